@@ -1,0 +1,55 @@
+# bilstm-tagger: the commands people and CI run. `make help` lists them.
+PYTHON ?= python3
+PIP ?= $(PYTHON) -m pip
+TORCH_VERSION ?= 2.13.0
+TAGGER ?= $(PYTHON) -m bilstm_tagger
+
+# make train / make evaluate settings (override on the command line: make train TRAIN=...)
+TRAIN ?= data/ner/train.txt
+DEV ?= data/ner/dev.txt
+TEST ?= data/ner/test.txt
+MODEL ?= models/sample
+MIN_SCORE ?= 0
+TRAIN_ARGS ?= --max-epochs 50 --patience 10
+
+DEMO_SENTENCE ?= Maria Lopez , chief executive of Nordwind Bank , said in Berlin on Monday that profits rose 5 percent .
+
+.PHONY: help install test demo train evaluate lint clean
+
+help:
+	@echo "make install   install torch $(TORCH_VERSION) (CPU), then this package with its dev extras"
+	@echo "make test      run the test suite"
+	@echo "make demo      train on the bundled sample corpus, evaluate, tag a sentence"
+	@echo "make train     TRAIN=... DEV=... MODEL=... [TRAIN_ARGS=...]"
+	@echo "make evaluate  MODEL=... TEST=... [MIN_SCORE=...]: non-zero exit below MIN_SCORE"
+	@echo "make lint      ruff"
+	@echo "make clean     remove build files and trained models"
+
+install:
+	# torch first and pinned: an unpinned requirement would pull the newest CUDA build (GBs).
+	$(PIP) install torch==$(TORCH_VERSION)
+	$(PIP) install -e '.[dev]'
+
+test:
+	$(PYTHON) -m pytest -q
+
+demo:
+	$(TAGGER) train data/ner/train.txt --dev data/ner/dev.txt --output models/demo --overwrite $(TRAIN_ARGS)
+	$(TAGGER) evaluate models/demo data/ner/test.txt
+	echo "$(DEMO_SENTENCE)" | $(TAGGER) tag models/demo --format inline
+	echo "$(DEMO_SENTENCE)" | $(TAGGER) tag models/demo --format conll
+
+train:
+	$(TAGGER) train $(TRAIN) --dev $(DEV) --output $(MODEL) --overwrite $(TRAIN_ARGS)
+
+evaluate:
+	$(TAGGER) evaluate $(MODEL) $(TEST) --min-score $(MIN_SCORE)
+
+lint:
+	$(PYTHON) -m ruff check bilstm_tagger tests
+	$(PYTHON) -m ruff format --check bilstm_tagger tests
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	find models -mindepth 1 -maxdepth 1 ! -name .gitkeep -exec rm -rf {} +

@@ -1,0 +1,416 @@
+"""The ``tagger`` command: parse options, call the library, turn errors into exit codes.
+
+Exit codes: 0 success; 2 bad input or usage (one line, ``FILE:LINE: what is wrong``); 1 anything
+else. torch is imported inside the commands, never here, so ``tagger --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+import typer
+
+from . import __version__
+from .errors import InputError
+
+app = typer.Typer(
+    name="tagger",
+    add_completion=False,
+    rich_markup_mode="markdown",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+DATA, MODEL, OPTIMISATION, RUN = "Data", "Model", "Optimisation", "Run"
+
+FormatOption = Annotated[
+    Literal["auto", "conll", "conllu"],
+    typer.Option(
+        "--format", help="Corpus format; auto: .conllu files are CoNLL-U, others by content.", rich_help_panel=DATA
+    ),
+]
+WordColumnOption = Annotated[
+    Optional[str],
+    typer.Option(
+        help="Column of the words: a number (0 first, -1 last) or a CoNLL-U name (form). Default: 0, or form for CoNLL-U.",
+        show_default=False,
+        rich_help_panel=DATA,
+    ),
+]
+TagColumnOption = Annotated[
+    Optional[str],
+    typer.Option(
+        help="Column of the tags: a number or a CoNLL-U name (upos, xpos). Default: -1 (the last), or upos for CoNLL-U.",
+        show_default=False,
+        rich_help_panel=DATA,
+    ),
+]
+EncodingErrorsOption = Annotated[
+    Literal["strict", "replace"],
+    typer.Option(
+        help="Invalid UTF-8: strict stops with an error naming the line; replace substitutes U+FFFD.",
+        rich_help_panel=DATA,
+    ),
+]
+DeviceOption = Annotated[
+    str, typer.Option(help="cpu, cuda, cuda:N, or auto (CUDA when available).", rich_help_panel=RUN)
+]
+ThreadsOption = Annotated[
+    int, typer.Option(help="CPU threads for torch; 0 means one per available core.", rich_help_panel=RUN)
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"bilstm-tagger {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Train and run BiLSTM-CNN-CRF sequence taggers on CoNLL and CoNLL-U corpora.
+
+    tagger train learns a model from a labelled corpus, tagger evaluate scores it on another,
+    tagger tag tags text from standard input or a file. Run tagger COMMAND --help for the options.
+    Exit codes: 0 success, 2 bad input or usage, 1 anything else.
+    """
+
+
+@app.command()
+def train(
+    train_file: Annotated[
+        Path,
+        typer.Argument(metavar="TRAIN_FILE", help="Labelled training corpus (CoNLL or CoNLL-U).", show_default=False),
+    ],
+    dev: Annotated[
+        Path,
+        typer.Option(
+            "--dev",
+            help="Labelled dev corpus: early stopping and the best checkpoint follow its score.",
+            show_default=False,
+            rich_help_panel=DATA,
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Model directory to write (created if needed).",
+            show_default=False,
+            rich_help_panel=DATA,
+        ),
+    ],
+    corpus_format: FormatOption = "auto",
+    word_column: WordColumnOption = None,
+    tag_column: TagColumnOption = None,
+    encoding_errors: EncodingErrorsOption = "strict",
+    tag_scheme: Annotated[
+        Literal["iobes", "iob2"],
+        typer.Option(
+            help="Scheme the model learns span tags in; predictions are written back in the data's own scheme.",
+            rich_help_panel=MODEL,
+        ),
+    ] = "iobes",
+    word_dim: Annotated[int, typer.Option(help="Word embedding size.", rich_help_panel=MODEL)] = 100,
+    char_dim: Annotated[int, typer.Option(help="Character embedding size.", rich_help_panel=MODEL)] = 30,
+    char_filters: Annotated[
+        int,
+        typer.Option(help="Character CNN filters (the size of each word's character vector).", rich_help_panel=MODEL),
+    ] = 30,
+    char_window: Annotated[int, typer.Option(help="Character CNN window (odd).", rich_help_panel=MODEL)] = 3,
+    hidden_size: Annotated[int, typer.Option(help="LSTM size per direction.", rich_help_panel=MODEL)] = 200,
+    layers: Annotated[int, typer.Option(help="Stacked BiLSTM layers.", rich_help_panel=MODEL)] = 1,
+    dropout: Annotated[
+        float, typer.Option(help="Dropout on the embeddings and on the LSTM output.", rich_help_panel=MODEL)
+    ] = 0.5,
+    optimizer: Annotated[
+        Literal["sgd", "adam"],
+        typer.Option(
+            help="sgd: momentum 0.9 with learning-rate decay (Ma & Hovy); adam.", rich_help_panel=OPTIMISATION
+        ),
+    ] = "sgd",
+    learning_rate: Annotated[
+        Optional[float],
+        typer.Option(
+            help="Initial learning rate. Default: 0.015 for sgd, 0.001 for adam.",
+            show_default=False,
+            rich_help_panel=OPTIMISATION,
+        ),
+    ] = None,
+    lr_decay: Annotated[
+        float,
+        typer.Option(
+            help="SGD: the rate of epoch e (from 0) is learning-rate / (1 + lr-decay × e).",
+            rich_help_panel=OPTIMISATION,
+        ),
+    ] = 0.05,
+    momentum: Annotated[float, typer.Option(help="SGD momentum.", rich_help_panel=OPTIMISATION)] = 0.9,
+    clip: Annotated[
+        float,
+        typer.Option(help="Clip the gradient norm to this value; 0 turns clipping off.", rich_help_panel=OPTIMISATION),
+    ] = 5.0,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            help="Sentences per batch (batches group sentences of similar length).", rich_help_panel=OPTIMISATION
+        ),
+    ] = 10,
+    word_dropout: Annotated[
+        float,
+        typer.Option(
+            help="Chance of replacing a word seen once in training by the unknown word, so that its embedding learns.",
+            rich_help_panel=OPTIMISATION,
+        ),
+    ] = 0.5,
+    max_epochs: Annotated[int, typer.Option(help="Stop after this many epochs.", rich_help_panel=OPTIMISATION)] = 50,
+    patience: Annotated[
+        int,
+        typer.Option(
+            help="Stop when the dev score has not improved for this many epochs.", rich_help_panel=OPTIMISATION
+        ),
+    ] = 5,
+    seed: Annotated[
+        int, typer.Option(help="Random seed: same seed, data and machine give the same model.", rich_help_panel=RUN)
+    ] = 1,
+    threads: ThreadsOption = 0,
+    device: DeviceOption = "cpu",
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a model already in the output directory.", rich_help_panel=RUN)
+    ] = False,
+) -> None:
+    """Train a model on TRAIN_FILE, keeping the checkpoint that scores best on --dev.
+
+    Span tags (IOB1, IOB2, IOBES, BILOU) are detected and scored by entity F1; other tags (part of
+    speech) by accuracy. Each epoch shows a progress bar and a row of dev scores, and appends its
+    figures to MODEL_DIR/metrics.jsonl.
+
+    Example: tagger train data/ner/train.txt --dev data/ner/dev.txt --output models/sample
+    """
+    from .corpus import read_corpus, resolve_format
+    from .reporting import RichReporter
+    from .training import TrainingConfig
+    from .training import train as run_training
+
+    config = TrainingConfig(
+        tag_scheme=tag_scheme,
+        word_dim=word_dim,
+        char_dim=char_dim,
+        char_filters=char_filters,
+        char_window=char_window,
+        hidden_size=hidden_size,
+        num_layers=layers,
+        dropout=dropout,
+        optimizer=optimizer,
+        learning_rate=learning_rate,
+        momentum=momentum,
+        lr_decay=lr_decay,
+        clip=clip,
+        batch_size=batch_size,
+        word_dropout=word_dropout,
+        max_epochs=max_epochs,
+        patience=patience,
+        seed=seed,
+        threads=threads,
+        device=device,
+    )
+    resolved_format = resolve_format(train_file, corpus_format)
+    read = dict(word_column=word_column, tag_column=tag_column, encoding_errors=encoding_errors)
+    train_sentences = read_corpus(train_file, resolved_format, **read)
+    dev_sentences = read_corpus(dev, resolve_format(dev, corpus_format), **read)
+    corpus_settings = {"format": resolved_format, "word_column": word_column, "tag_column": tag_column}
+    run_training(train_sentences, dev_sentences, output, config, RichReporter(), corpus_settings, overwrite)
+
+
+@app.command()
+def evaluate(
+    model_dir: Annotated[
+        Path, typer.Argument(metavar="MODEL_DIR", help="Model directory written by tagger train.", show_default=False)
+    ],
+    test_file: Annotated[
+        Path, typer.Argument(metavar="TEST_FILE", help="Labelled corpus to score the model on.", show_default=False)
+    ],
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the table.")] = False,
+    output_predictions: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Write TEST_FILE with a column of predicted tags appended (conlleval-ready).", show_default=False
+        ),
+    ] = None,
+    min_score: Annotated[
+        Optional[float],
+        typer.Option(help="Exit with code 1 when the score (F1 or accuracy, in %) is below this.", show_default=False),
+    ] = None,
+    corpus_format: FormatOption = "auto",
+    word_column: WordColumnOption = None,
+    tag_column: TagColumnOption = None,
+    encoding_errors: EncodingErrorsOption = "strict",
+    batch_size: Annotated[int, typer.Option(help="Sentences per batch.", rich_help_panel=RUN)] = 128,
+    threads: ThreadsOption = 0,
+    device: DeviceOption = "cpu",
+) -> None:
+    """Score a model on a labelled TEST_FILE and print a table of the figures.
+
+    Span tags get entity precision, recall and F1 per type and micro-averaged (the figures of the
+    conlleval script); plain tags get token accuracy and per-tag figures. The columns default to the ones the model was trained with.
+    Example: tagger evaluate models/sample data/ner/test.txt
+    """
+    import json
+
+    from .corpus import read_corpus, resolve_format, write_predictions
+    from .evaluation import evaluate_tagger
+    from .model import set_threads
+    from .reporting import make_console, print_evaluation
+    from .tagging import Tagger
+
+    set_threads(threads)
+    tagger = Tagger.load(model_dir, device=device)
+    resolved_format = resolve_format(test_file, corpus_format)
+    trained = tagger.corpus_settings if tagger.corpus_settings.get("format") == resolved_format else {}
+    sentences = read_corpus(
+        test_file,
+        resolved_format,
+        word_column=word_column if word_column is not None else trained.get("word_column"),
+        tag_column=tag_column if tag_column is not None else trained.get("tag_column"),
+        encoding_errors=encoding_errors,
+    )
+    report, predicted = evaluate_tagger(tagger, sentences, test_file, batch_size=batch_size)
+    if output_predictions is not None:
+        write_predictions(output_predictions, sentences, predicted, resolved_format)
+    if json_output:
+        typer.echo(json.dumps({"model": str(model_dir), "test_file": str(test_file), **report.to_json()}))
+    else:
+        print_evaluation(report, make_console(stderr=False), title=f"{test_file} · {model_dir}")
+    if min_score is not None and report.score < min_score:
+        typer.echo(f"{test_file}: {report.metric} {report.score:.2f} is below the minimum {min_score:.2f}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def tag(
+    model_dir: Annotated[
+        Path, typer.Argument(metavar="MODEL_DIR", help="Model directory written by tagger train.", show_default=False)
+    ],
+    input_file: Annotated[
+        Optional[Path],
+        typer.Option("--input", "-i", help="Read this file instead of standard input.", show_default=False),
+    ] = None,
+    output_format: Annotated[
+        Literal["conll", "inline", "jsonl"],
+        typer.Option(
+            "--format",
+            "-f",
+            help="conll: token TAB tag, blank line after each sentence; inline: [PER John Smith] lives in [LOC Paris] (word/TAG for plain tags); jsonl: one JSON object per sentence with tokens, tags and spans.",
+        ),
+    ] = "conll",
+    input_format: Annotated[
+        Literal["text", "conll", "conllu"],
+        typer.Option(
+            help="text: one sentence per line, tokens separated by spaces; conll / conllu: column files (gold tags ignored)."
+        ),
+    ] = "text",
+    word_column: WordColumnOption = None,
+    encoding_errors: EncodingErrorsOption = "strict",
+    batch_size: Annotated[int, typer.Option(help="Sentences per batch.", rich_help_panel=RUN)] = 128,
+    threads: ThreadsOption = 0,
+    device: DeviceOption = "cpu",
+) -> None:
+    """Tag sentences from standard input (or --input) and write them to standard output.
+
+    Text input gives exactly one output record per input line, in order; an empty line gives an
+    empty record. Output is written while input is still being read.
+    Example: echo 'John Smith lives in Paris .' | tagger tag models/sample --format inline
+    """
+    from .corpus import iter_lines, iter_sentences, iter_text_sentences
+    from .model import set_threads
+    from .tagging import Tagger, format_record
+
+    set_threads(threads)
+    tagger = Tagger.load(model_dir, device=device)
+    if input_file is not None:
+        try:
+            stream = open(input_file, "rb")
+        except OSError as error:
+            raise InputError(f"cannot read: {error.strerror}", input_file) from None
+        name = str(input_file)
+    else:
+        stream, name = sys.stdin.buffer, "<stdin>"
+    interactive = stream.isatty()
+    output = sys.stdout
+    with stream:
+        lines = _flush_before_reading(iter_lines(stream, name, encoding_errors), output)
+        if input_format == "text":
+            sentences = iter_text_sentences(lines)
+        else:
+            sentences = iter_sentences(lines, name, input_format, word_column=word_column, with_tags=False)
+        pending = _Replay(sentences)
+        tags_stream = tagger.tag_stream(
+            (s.tokens for s in pending),
+            batch_size=1 if interactive else batch_size,
+            buffer_batches=1 if interactive else 8,
+        )
+        for tags in tags_stream:
+            tokens = pending.popleft().tokens
+            output.write(format_record(output_format, tokens, tags, tagger.output_scheme))
+        output.flush()
+
+
+class _Replay:
+    """Iterates over ``items`` and remembers them until :meth:`popleft`, to pair inputs with outputs."""
+
+    def __init__(self, items: Iterable):
+        from collections import deque
+
+        self._items = iter(items)
+        self._seen = deque()
+
+    def __iter__(self) -> Iterator:
+        for item in self._items:
+            self._seen.append(item)
+            yield item
+
+    def popleft(self):
+        return self._seen.popleft()
+
+
+def _flush_before_reading(lines: Iterable, output) -> Iterator:
+    """Flush ``output`` each time more input is needed, so results never wait behind a blocked read."""
+    iterator = iter(lines)
+    while True:
+        output.flush()
+        try:
+            item = next(iterator)
+        except StopIteration:
+            return
+        yield item
+
+
+def main() -> None:
+    """Entry point of the ``tagger`` console script."""
+    try:
+        app()
+    except InputError as error:
+        print(str(error), file=sys.stderr)
+        sys.exit(2)
+    except BrokenPipeError:
+        # The reader of our output went away (``tagger tag ... | head``): stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(141)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as error:  # noqa: BLE001 - the last line of defence: one line, exit 1
+        if os.environ.get("BILSTM_TAGGER_DEBUG"):
+            raise
+        print(f"error: {type(error).__name__}: {error} (set BILSTM_TAGGER_DEBUG=1 for the traceback)", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,202 @@
+"""The BiLSTM-CNN-CRF model (Ma & Hovy 2016; Lample et al. 2016).
+
+Reading order: :class:`CharCNN` turns each word's characters into a vector; :class:`BiLstmCrf`
+concatenates it with a word embedding, runs a bidirectional LSTM, projects to one score per tag
+(the *emissions*) and lets a :class:`ConstrainedCRF` pick the best tag sequence.
+
+Shapes use ``B`` sentences of at most ``T`` tokens, ``U`` distinct words of at most ``L``
+characters, and ``K`` tags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torchcrf import CRF
+
+from .vocab import Batch
+
+FORBIDDEN_SCORE = -10_000.0  # exp(-1e4) underflows to 0: a forbidden transition is never taken
+
+
+def resolve_device(name: str) -> torch.device:
+    """``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA when available) → a torch device.
+
+    Raises:
+        InputError: CUDA asked for but not available.
+    """
+    from .errors import InputError
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise InputError(f"unknown device {name!r} (choose cpu, cuda, cuda:N or auto)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {name!r} asked for, but CUDA is not available to this torch ({torch.__version__})")
+    if device.type not in ("cpu", "cuda"):
+        raise InputError(f"unsupported device {name!r} (choose cpu, cuda, cuda:N or auto)")
+    return device
+
+
+def set_threads(threads: int | None) -> int:
+    """Use ``threads`` CPU threads for torch's operators (default: the cores this process may use).
+
+    One inter-op thread: this model has no independent operators to run side by side, and extra
+    threads would only compete for the same cores. Returns the number of threads set.
+    """
+    import os
+
+    if threads is None or threads <= 0:
+        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass  # already set: inter-op threads can only be set before the first parallel operator
+    return threads
+
+
+@dataclass
+class ModelConfig:
+    """Sizes of the model's parts; stored in the checkpoint's ``config.json``."""
+
+    num_words: int
+    num_chars: int
+    num_tags: int
+    word_dim: int = 100
+    char_dim: int = 30
+    char_filters: int = 30
+    char_window: int = 3
+    hidden_size: int = 200
+    num_layers: int = 1
+    dropout: float = 0.5
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class CharCNN(nn.Module):
+    """Character embeddings → 1-d convolution → max over the characters of each word.
+
+    Padding positions are excluded from the max, so a word's vector does not depend on how long
+    the other words of its batch are.
+    """
+
+    def __init__(self, num_chars: int, char_dim: int, filters: int, window: int, dropout: float):
+        super().__init__()
+        self.embedding = nn.Embedding(num_chars, char_dim, padding_idx=0)
+        self.dropout = nn.Dropout(dropout)
+        self.conv = nn.Conv1d(char_dim, filters, kernel_size=window, padding=window // 2)
+
+    def forward(self, char_ids: torch.Tensor) -> torch.Tensor:
+        """``(U, L)`` character ids (0 = padding) → ``(U, filters)`` word vectors."""
+        embedded = self.dropout(self.embedding(char_ids))  # (U, L, char_dim)
+        features = self.conv(embedded.transpose(1, 2))  # (U, filters, L)
+        padding = (char_ids == 0).unsqueeze(1)  # (U, 1, L)
+        return features.masked_fill(padding, float("-inf")).max(dim=2).values
+
+
+class ConstrainedCRF(CRF):
+    """``torchcrf.CRF`` whose forbidden transitions (``O`` → ``I-PER`` in BIO) are never taken.
+
+    Constraints are data, as in AllenNLP: ``allowed`` lists the permitted ``(from, to)`` tag
+    index pairs, with ``num_tags`` standing for the sentence start and ``num_tags + 1`` for its
+    end (see :func:`bilstm_tagger.schemes.allowed_transitions`). Before every likelihood or
+    decoding, the scores of forbidden transitions are set to ``-10000``; gold paths never use
+    them, so their gradient is zero and the optimiser cannot move them.
+
+    Args:
+        num_tags: ``K``.
+        allowed: permitted transitions, or ``None`` for no constraint.
+    """
+
+    def __init__(self, num_tags: int, allowed: list[tuple[int, int]] | None = None):
+        super().__init__(num_tags, batch_first=True)
+        permitted = torch.zeros(num_tags + 2, num_tags + 2, dtype=torch.bool)
+        if allowed is None:
+            permitted[:] = True
+        else:
+            for source, target in allowed:
+                permitted[source, target] = True
+        self.register_buffer("forbidden_transitions", ~permitted[:num_tags, :num_tags], persistent=False)
+        self.register_buffer("forbidden_starts", ~permitted[num_tags, :num_tags], persistent=False)
+        self.register_buffer("forbidden_ends", ~permitted[:num_tags, num_tags + 1], persistent=False)
+        self.apply_constraints()
+
+    @torch.no_grad()
+    def apply_constraints(self) -> None:
+        self.transitions.masked_fill_(self.forbidden_transitions, FORBIDDEN_SCORE)
+        self.start_transitions.masked_fill_(self.forbidden_starts, FORBIDDEN_SCORE)
+        self.end_transitions.masked_fill_(self.forbidden_ends, FORBIDDEN_SCORE)
+
+    def forward(self, emissions, tags, mask=None, reduction="sum"):  # noqa: D102 (see CRF.forward)
+        self.apply_constraints()
+        return super().forward(emissions, tags, mask=mask, reduction=reduction)
+
+    def decode(self, emissions, mask=None):  # noqa: D102 (see CRF.decode)
+        self.apply_constraints()
+        return super().decode(emissions, mask=mask)
+
+
+class BiLstmCrf(nn.Module):
+    """Word embedding ⊕ character CNN → dropout → BiLSTM → dropout → linear → CRF.
+
+    Args:
+        config: the sizes (:class:`ModelConfig`).
+        allowed_transitions: the CRF's permitted transitions (see :class:`ConstrainedCRF`).
+    """
+
+    def __init__(self, config: ModelConfig, allowed_transitions: list[tuple[int, int]] | None = None):
+        super().__init__()
+        self.config = config
+        self.word_embedding = nn.Embedding(config.num_words, config.word_dim, padding_idx=0)
+        self.char_cnn = CharCNN(
+            config.num_chars, config.char_dim, config.char_filters, config.char_window, config.dropout
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        self.lstm = nn.LSTM(
+            config.word_dim + config.char_filters,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            bidirectional=True,
+            batch_first=True,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+        )
+        self.projection = nn.Linear(2 * config.hidden_size, config.num_tags)
+        self.crf = ConstrainedCRF(config.num_tags, allowed_transitions)
+        self._init_embeddings()
+
+    def _init_embeddings(self) -> None:
+        # Ma & Hovy: uniform in ±sqrt(3 / dim), so that each embedding has unit expected variance.
+        for embedding in (self.word_embedding, self.char_cnn.embedding):
+            bound = (3.0 / embedding.embedding_dim) ** 0.5
+            nn.init.uniform_(embedding.weight, -bound, bound)
+            with torch.no_grad():
+                embedding.weight[0].zero_()
+
+    def emissions(self, batch: Batch) -> torch.Tensor:
+        """Tag scores before the CRF: ``(B, T, K)``; rows past a sentence's end are to be masked."""
+        words = self.word_embedding(batch.word_ids)  # (B, T, word_dim)
+        chars = self.char_cnn(batch.char_ids)[batch.char_index]  # (B, T, char_filters)
+        features = self.dropout(torch.cat([words, chars], dim=-1))
+        packed = pack_padded_sequence(features, batch.lengths, batch_first=True, enforce_sorted=False)
+        encoded, _ = self.lstm(packed)
+        encoded, _ = pad_packed_sequence(encoded, batch_first=True, total_length=batch.word_ids.size(1))
+        return self.projection(self.dropout(encoded))
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        """Mean negative log-likelihood of the gold tags over the batch's sentences: a scalar."""
+        return -self.crf(self.emissions(batch), batch.tag_ids, mask=batch.mask, reduction="mean")
+
+    def log_likelihood(self, batch: Batch, tag_ids: torch.Tensor) -> torch.Tensor:
+        """Log-probability of each sentence's tag sequence ``(B, T)`` under the model: ``(B,)``."""
+        return self.crf(self.emissions(batch), tag_ids, mask=batch.mask, reduction="none")
+
+    def decode(self, batch: Batch) -> list[list[int]]:
+        """The best tag id sequence of each sentence (Viterbi), each as long as its sentence."""
+        return self.crf.decode(self.emissions(batch), mask=batch.mask)

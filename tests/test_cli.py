@@ -1,0 +1,235 @@
+"""End to end through the command line, as a user runs it: train → evaluate → tag, and bad input."""
+
+import json
+import os
+import select
+import subprocess
+import sys
+
+import pytest
+from conftest import DATA
+
+TRAIN, DEV, TEST = DATA / "ner" / "train.txt", DATA / "ner" / "dev.txt", DATA / "ner" / "test.txt"
+SMALL_MODEL = [
+    "--word-dim",
+    "32",
+    "--hidden-size",
+    "48",
+    "--char-filters",
+    "20",
+    "--max-epochs",
+    "12",
+    "--patience",
+    "12",
+]
+SENTENCE = "Maria Lopez flew from Madrid to Berlin on Monday ."
+
+
+def tagger(*args, input=None, check=True):
+    result = subprocess.run(
+        [sys.executable, "-m", "bilstm_tagger", *map(str, args)],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+    return result
+
+
+def assert_one_line_error(result, prefix):
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(prefix), lines[0]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("models") / "ner"
+    result = tagger("train", TRAIN, "--dev", DEV, "--output", directory, *SMALL_MODEL)
+    assert "Dev F1" in result.stderr and "best dev F1" in result.stderr
+    return directory
+
+
+def test_training_writes_a_checkpoint_and_one_metrics_line_per_epoch(model_dir):
+    assert {p.name for p in model_dir.iterdir()} >= {"config.json", "vocab.json", "model.pt", "metrics.jsonl"}
+    records = [json.loads(line) for line in (model_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == list(range(1, len(records) + 1))
+    assert any(r["best"] for r in records)
+    assert records[-1]["train_loss"] < records[0]["train_loss"]
+    config = json.loads((model_dir / "config.json").read_text())
+    assert (config["tag_scheme"], config["data_scheme"]) == ("iobes", "iob1")
+
+
+def test_training_refuses_to_overwrite_a_model_unless_asked(model_dir):
+    result = tagger("train", TRAIN, "--dev", DEV, "--output", model_dir, check=False)
+    assert_one_line_error(result, f"{model_dir}: already holds a model; pass --overwrite")
+
+
+def test_evaluate_prints_a_table_and_json_and_writes_predictions(model_dir, tmp_path):
+    table = tagger("evaluate", model_dir, TEST).stdout
+    for label in ("PER", "LOC", "ORG", "MISC", "micro avg", "Entity F1"):
+        assert label in table
+    report = json.loads(tagger("evaluate", model_dir, TEST, "--json").stdout)
+    assert report["metric"] == "f1" and report["score"] == report["f1"]
+    assert report["f1"] > 50, "the sample corpus should be learnt in 12 epochs"
+    predictions = tmp_path / "predictions.txt"
+    tagger("evaluate", model_dir, TEST, "--output-predictions", predictions)
+    written = predictions.read_text().splitlines()
+    original = TEST.read_text().splitlines()
+    assert len(written) == len(original)
+    for before, after in zip(original, written):
+        if before.strip():
+            assert after.startswith(before + " ") and len(after.split()) == 5
+    # The appended column scored against the gold column gives the F1 reported above.
+    from bilstm_tagger.corpus import read_corpus
+    from bilstm_tagger.evaluation import evaluate
+
+    gold = read_corpus(predictions, tag_column=3)
+    predicted = read_corpus(predictions, tag_column=4)
+    recomputed = evaluate([s.tags for s in gold], [s.tags for s in predicted], "iob1")
+    assert recomputed.f1 == pytest.approx(report["f1"])
+
+
+def test_evaluate_min_score_is_a_gate(model_dir):
+    result = tagger("evaluate", model_dir, TEST, "--min-score", "100.5", check=False)
+    assert result.returncode == 1
+    assert "below the minimum 100.50" in result.stderr
+
+
+def test_tag_writes_every_format(model_dir):
+    conll = tagger("tag", model_dir, input=SENTENCE + "\n").stdout
+    rows = [line.split("\t") for line in conll.splitlines() if line]
+    assert [token for token, _ in rows] == SENTENCE.split()
+    assert conll.endswith("\n\n")
+    tags = [tag for _, tag in rows]
+    assert tags[0] != "O" and tags[4] != "O", "a person and a city should be found"
+    inline = tagger("tag", model_dir, "--format", "inline", input=SENTENCE + "\n").stdout
+    assert inline.count("\n") == 1 and "[" in inline and "Madrid" in inline
+    record = json.loads(tagger("tag", model_dir, "--format", "jsonl", input=SENTENCE + "\n").stdout)
+    assert record["tokens"] == SENTENCE.split() and record["tags"] == tags
+    assert all(set(span) == {"start", "end", "type", "text"} for span in record["spans"])
+
+
+def test_tag_gives_one_record_per_input_line_in_order(model_dir, tmp_path):
+    lines = ["Anna Berg lives in Oslo .", "", "Rome", "   ", "The Paris office of Nordbank opened ."] * 30
+    text = "\n".join(lines) + "\n"
+    records = tagger("tag", model_dir, "--format", "jsonl", "--batch-size", "4", input=text).stdout.splitlines()
+    assert [json.loads(r)["tokens"] for r in records] == [line.split() for line in lines]
+    inline = tagger("tag", model_dir, "--format", "inline", input=text).stdout.split("\n")
+    assert len(inline) == len(lines) + 1 and inline[1] == "" and inline[-1] == ""
+    conll_input = tagger("tag", model_dir, "--input", TEST, "--input-format", "conll", "--format", "jsonl").stdout
+    from bilstm_tagger.corpus import read_corpus
+
+    assert [json.loads(r)["tokens"] for r in conll_input.splitlines()] == [s.tokens for s in read_corpus(TEST)]
+
+
+def test_tag_streams_output_before_the_input_ends(model_dir):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bilstm_tagger", "tag", str(model_dir), "--format", "jsonl", "--batch-size", "2"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        process.stdin.write("Anna Berg lives in Oslo .\n" * 20)
+        process.stdin.flush()
+        ready, _, _ = select.select([process.stdout], [], [], 120)
+        assert ready, "no output while standard input was still open"
+        assert json.loads(process.stdout.readline())["tokens"][-2] == "Oslo"
+        process.stdin.write("last line\n")
+        process.stdin.close()
+        rest = [json.loads(line)["tokens"] for line in process.stdout.read().splitlines()]
+        assert len(rest) == 20 and rest[-1] == ["last", "line"]
+        assert process.wait(timeout=60) == 0
+    finally:
+        process.kill()
+
+
+@pytest.fixture
+def broken_files(tmp_path):
+    text = TRAIN.read_text()
+    truncated = tmp_path / "truncated.txt"
+    cut = text.index("\n", len(text) // 3)
+    truncated.write_text(text[: cut - 3])  # ends inside a token line
+    miscolumned = tmp_path / "miscolumned.txt"
+    lines = text.splitlines()
+    bad_line = next(i for i, line in enumerate(lines) if i > 10 and line.strip() and not line.startswith("-DOCSTART-"))
+    lines[bad_line] = " ".join(lines[bad_line].split()[:3])
+    miscolumned.write_text("\n".join(lines) + "\n")
+    binary = tmp_path / "binary.bin"
+    binary.write_bytes(bytes(range(256)) * 8)
+    return {
+        "truncated": (truncated, f"{truncated}:"),
+        "miscolumned": (miscolumned, f"{miscolumned}:{bad_line + 1}: expected 4 columns"),
+        "binary": (binary, f"{binary}:"),
+    }
+
+
+@pytest.mark.parametrize("kind", ["truncated", "miscolumned", "binary"])
+def test_bad_files_end_with_one_line_errors_in_every_command(model_dir, broken_files, kind, tmp_path):
+    path, prefix = broken_files[kind]
+    assert_one_line_error(tagger("train", path, "--dev", DEV, "--output", tmp_path / "m", check=False), prefix)
+    assert_one_line_error(tagger("evaluate", model_dir, path, check=False), prefix)
+    if kind == "binary":
+        assert_one_line_error(tagger("tag", model_dir, "--input", path, check=False), prefix)
+    else:
+        assert_one_line_error(tagger("tag", model_dir, "--input", path, "--input-format", "conll", check=False), prefix)
+    assert not (tmp_path / "m" / "config.json").exists()
+
+
+def test_bad_model_directories_are_one_line_errors(tmp_path, model_dir):
+    assert_one_line_error(
+        tagger("tag", tmp_path / "missing", input="a\n", check=False),
+        f"{tmp_path / 'missing'}: no such model directory",
+    )
+    assert_one_line_error(
+        tagger("evaluate", TRAIN.parent, TEST, check=False), f"{TRAIN.parent}: not a bilstm-tagger model directory"
+    )
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in ("config.json", "vocab.json"):
+        (broken / name).write_bytes((model_dir / name).read_bytes())
+    (broken / "model.pt").write_bytes((model_dir / "model.pt").read_bytes()[:1000])
+    assert_one_line_error(
+        tagger("tag", broken, input="a\n", check=False), f"{broken / 'model.pt'}: cannot read weights"
+    )
+
+
+def test_version_and_help():
+    assert tagger("--version").stdout.strip().startswith("bilstm-tagger ")
+    for command in ("train", "evaluate", "tag"):
+        assert "default" in tagger(command, "--help").stdout
+    code = (
+        "import sys\nfrom bilstm_tagger import cli\nsys.argv = ['tagger', 'train', '--help']\n"
+        "try:\n    cli.main()\nexcept SystemExit:\n    pass\nassert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_a_pos_tagger_trains_on_conllu_and_reports_accuracy(tmp_path):
+    directory = tmp_path / "upos"
+    tagger(
+        "train",
+        DATA / "pos" / "train.conllu",
+        "--dev",
+        DATA / "pos" / "dev.conllu",
+        "--output",
+        directory,
+        "--max-epochs",
+        "3",
+        "--word-dim",
+        "16",
+        "--hidden-size",
+        "16",
+    )
+    report = json.loads(tagger("evaluate", directory, DATA / "pos" / "dev.conllu", "--json").stdout)
+    assert report["metric"] == "accuracy" and 0 < report["accuracy"] <= 100
+    assert "NOUN" in {row["label"] for row in report["per_label"]}
+    inline = tagger("tag", directory, "--format", "inline", input="We stop .\n").stdout
+    assert inline.strip().startswith("We/")

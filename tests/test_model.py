@@ -1,0 +1,104 @@
+"""The model: masking is exact, constraints hold, and the CRF agrees with brute force."""
+
+import itertools
+
+import pytest
+import torch
+
+from bilstm_tagger.model import ConstrainedCRF
+from bilstm_tagger.schemes import allowed_transitions, spans_to_tags, tags_to_spans
+
+SENTENCE = ["Tom", "lives", "in", "Oslo"]
+LONGER = [
+    ["Anna", "Berg", "visited", "New", "York", "City", "and", "Oslo", "yesterday", "."],
+    ["Unknown", "words", "like", "Zyxwvutsrqponmlkjihgfedcba", "are", "fine"],
+]
+
+
+def test_a_sentence_gets_the_same_tags_and_scores_alone_and_in_a_padded_batch(tiny_model):
+    model, encoder = tiny_model
+    alone = encoder.encode([SENTENCE])
+    batch = encoder.encode([LONGER[0], SENTENCE, LONGER[1]])
+    with torch.no_grad():
+        emissions_alone = model.emissions(alone)[0]
+        emissions_batch = model.emissions(batch)[1, : len(SENTENCE)]
+        assert torch.allclose(emissions_alone, emissions_batch, atol=1e-5)
+        tags_alone = model.decode(alone)[0]
+        tags_batch = model.decode(batch)[1]
+        assert tags_alone == tags_batch
+        assert len(tags_batch) == len(SENTENCE)
+        score_alone = model.log_likelihood(alone, torch.tensor([tags_alone]))[0]
+        padded_tags = torch.zeros_like(batch.word_ids)
+        padded_tags[1, : len(SENTENCE)] = torch.tensor(tags_batch)
+        score_batch = model.log_likelihood(batch, padded_tags)[1]
+        assert score_alone.item() == pytest.approx(score_batch.item(), abs=1e-5)
+
+
+def test_character_vectors_do_not_depend_on_the_other_words_of_the_batch(tiny_model):
+    model, encoder = tiny_model
+    with torch.no_grad():
+        short = model.char_cnn(encoder.encode([["Oslo"]]).char_ids)[0]
+        batch = encoder.encode([["Oslo", "Zyxwvutsrqponmlkjihgfedcba"]])
+        mixed = model.char_cnn(batch.char_ids)[batch.char_index[0, 0]]
+    assert torch.allclose(short, mixed, atol=1e-6)
+
+
+def test_decoded_paths_obey_the_tag_scheme(tiny_model):
+    model, encoder = tiny_model
+    with torch.no_grad():
+        for ids in model.decode(encoder.encode(LONGER + [SENTENCE])):
+            tags = [encoder.tags.itos[i] for i in ids]
+            assert spans_to_tags(len(tags), tags_to_spans(tags), "iobes") == tags
+
+
+def brute_force(crf, emissions):
+    """Score of every tag sequence: ``{sequence: score}`` for one sentence of emissions ``(T, K)``."""
+    length, num_tags = emissions.shape
+    scores = {}
+    for path in itertools.product(range(num_tags), repeat=length):
+        score = crf.start_transitions[path[0]] + crf.end_transitions[path[-1]]
+        score = score + sum(emissions[i, tag] for i, tag in enumerate(path))
+        score = score + sum(crf.transitions[a, b] for a, b in zip(path, path[1:]))
+        scores[path] = score.item()
+    return scores
+
+
+def test_constrained_crf_agrees_with_brute_force_enumeration():
+    torch.manual_seed(3)
+    labels = ["O", "B-PER", "I-PER", "E-PER", "S-PER"]
+    crf = ConstrainedCRF(len(labels), allowed_transitions(labels, "iobes"))
+    allowed = set(allowed_transitions(labels, "iobes"))
+    emissions = torch.randn(2, 4, len(labels)) * 3
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]], dtype=torch.bool)
+    with torch.no_grad():
+        best = crf.decode(emissions, mask)
+        for row, length in enumerate((4, 3)):
+            scores = brute_force(crf, emissions[row, :length])
+            valid = {
+                path: score
+                for path, score in scores.items()
+                if all(pair in allowed for pair in zip((len(labels),) + path, path + (len(labels) + 1,)))
+            }
+            assert tuple(best[row]) == max(valid, key=valid.get)
+            # The partition function over all paths equals the one over valid paths alone.
+            log_z = torch.logsumexp(torch.tensor(list(valid.values())), 0)
+            tags = torch.zeros(1, 4, dtype=torch.long)
+            tags[0, :length] = torch.tensor(best[row])
+            log_likelihood = crf(emissions[row : row + 1], tags, mask[row : row + 1], reduction="sum")
+            assert log_likelihood.item() == pytest.approx(valid[tuple(best[row])] - log_z.item(), abs=1e-4)
+
+
+def test_constraints_survive_optimiser_steps():
+    labels = ["O", "B-PER", "I-PER"]
+    crf = ConstrainedCRF(len(labels), allowed_transitions(labels, "iob2"))
+    optimizer = torch.optim.SGD(crf.parameters(), lr=1.0, momentum=0.9)
+    emissions = torch.randn(3, 5, len(labels))
+    tags = torch.tensor([[0, 1, 2, 0, 1]] * 3)
+    mask = torch.ones(3, 5, dtype=torch.bool)
+    for _ in range(5):
+        optimizer.zero_grad()
+        (-crf(emissions, tags, mask)).backward()
+        optimizer.step()
+    crf.decode(emissions, mask)  # re-applies the constraints
+    assert crf.transitions[0, 2].item() == -10_000.0  # O → I-PER
+    assert crf.start_transitions[2].item() == -10_000.0  # sentence starting with I-PER
