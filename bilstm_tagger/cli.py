@@ -197,12 +197,12 @@ def train(
     Example: tagger train data/ner/train.txt --dev data/ner/dev.txt --output models/sample
     """
     from .corpus import read_corpus, resolve_format
+    from .model import ModelConfig
     from .reporting import RichReporter
     from .training import TrainingConfig
     from .training import train as run_training
 
-    config = TrainingConfig(
-        tag_scheme=tag_scheme,
+    model = ModelConfig(
         word_dim=word_dim,
         char_dim=char_dim,
         char_filters=char_filters,
@@ -210,6 +210,10 @@ def train(
         hidden_size=hidden_size,
         num_layers=layers,
         dropout=dropout,
+    )
+    config = TrainingConfig(
+        model=model,
+        tag_scheme=tag_scheme,
         optimizer=optimizer,
         learning_rate=learning_rate,
         momentum=momentum,

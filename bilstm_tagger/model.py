@@ -63,11 +63,11 @@ def set_threads(threads: int | None) -> int:
 
 @dataclass
 class ModelConfig:
-    """Sizes of the model's parts; stored in the checkpoint's ``config.json``."""
+    """The model's sizes, chosen by the user; stored in the checkpoint's ``config.json``.
 
-    num_words: int
-    num_chars: int
-    num_tags: int
+    The vocabulary sizes are not here: they come from the training data.
+    """
+
     word_dim: int = 100
     char_dim: int = 30
     char_filters: int = 30
@@ -75,6 +75,17 @@ class ModelConfig:
     hidden_size: int = 200
     num_layers: int = 1
     dropout: float = 0.5
+
+    def __post_init__(self) -> None:
+        from .errors import InputError
+
+        for name in ("word_dim", "char_dim", "char_filters", "hidden_size", "num_layers"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.char_window < 1 or self.char_window % 2 == 0:
+            raise InputError(f"char-window must be an odd number, got {self.char_window}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise InputError(f"dropout must be in [0, 1), got {self.dropout}")
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -148,16 +159,22 @@ class BiLstmCrf(nn.Module):
 
     Args:
         config: the sizes (:class:`ModelConfig`).
+        num_words, num_chars, num_tags: vocabulary sizes, padding and unknown ids included.
         allowed_transitions: the CRF's permitted transitions (see :class:`ConstrainedCRF`).
     """
 
-    def __init__(self, config: ModelConfig, allowed_transitions: list[tuple[int, int]] | None = None):
+    def __init__(
+        self,
+        config: ModelConfig,
+        num_words: int,
+        num_chars: int,
+        num_tags: int,
+        allowed_transitions: list[tuple[int, int]] | None = None,
+    ):
         super().__init__()
         self.config = config
-        self.word_embedding = nn.Embedding(config.num_words, config.word_dim, padding_idx=0)
-        self.char_cnn = CharCNN(
-            config.num_chars, config.char_dim, config.char_filters, config.char_window, config.dropout
-        )
+        self.word_embedding = nn.Embedding(num_words, config.word_dim, padding_idx=0)
+        self.char_cnn = CharCNN(num_chars, config.char_dim, config.char_filters, config.char_window, config.dropout)
         self.dropout = nn.Dropout(config.dropout)
         self.lstm = nn.LSTM(
             config.word_dim + config.char_filters,
@@ -167,8 +184,8 @@ class BiLstmCrf(nn.Module):
             batch_first=True,
             dropout=config.dropout if config.num_layers > 1 else 0.0,
         )
-        self.projection = nn.Linear(2 * config.hidden_size, config.num_tags)
-        self.crf = ConstrainedCRF(config.num_tags, allowed_transitions)
+        self.projection = nn.Linear(2 * config.hidden_size, num_tags)
+        self.crf = ConstrainedCRF(num_tags, allowed_transitions)
         self._init_embeddings()
 
     def _init_embeddings(self) -> None:

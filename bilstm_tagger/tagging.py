@@ -103,7 +103,10 @@ class Tagger:
             config = ModelConfig(**info.model)
         except TypeError as error:
             raise InputError(f"bad model configuration: {error}", os.path.join(path, checkpoint.CONFIG_FILE)) from None
-        model = BiLstmCrf(config, allowed_transitions(encoder.tags.itos, info.tag_scheme))
+        tags = encoder.tags.itos
+        model = BiLstmCrf(
+            config, len(encoder.words), len(encoder.chars), len(tags), allowed_transitions(tags, info.tag_scheme)
+        )
         state = checkpoint.load_weights(path, device="cpu")
         try:
             model.load_state_dict(state)

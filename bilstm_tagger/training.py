@@ -13,7 +13,7 @@ import os
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -34,7 +34,7 @@ BUCKET_BATCHES = 50  # batches per pool of sentences sorted by length
 
 @dataclass
 class TrainingConfig:
-    """How to train. Model sizes are the ``word_dim`` … ``dropout`` fields (see :class:`ModelConfig`).
+    """How to train, and the model's sizes (``model``).
 
     ``learning_rate`` ``None`` means 0.015 for SGD (Ma & Hovy) and 0.001 for Adam. With SGD the rate
     of epoch ``e`` (from 0) is ``learning_rate / (1 + lr_decay * e)``. ``word_dropout`` is the
@@ -42,14 +42,8 @@ class TrainingConfig:
     al.), so that the unknown word's embedding is trained.
     """
 
+    model: ModelConfig = field(default_factory=ModelConfig)
     tag_scheme: str = "iobes"
-    word_dim: int = 100
-    char_dim: int = 30
-    char_filters: int = 30
-    char_window: int = 3
-    hidden_size: int = 200
-    num_layers: int = 1
-    dropout: float = 0.5
     optimizer: str = "sgd"
     learning_rate: float | None = None
     momentum: float = 0.9
@@ -68,16 +62,11 @@ class TrainingConfig:
             raise InputError(f"unknown optimizer {self.optimizer!r} (choose sgd or adam)")
         if self.tag_scheme not in ("iobes", "iob2"):
             raise InputError(f"unknown training tag scheme {self.tag_scheme!r} (choose iobes or iob2)")
-        for name in ("batch_size", "max_epochs", "hidden_size", "word_dim", "char_dim", "char_filters", "num_layers"):
+        for name in ("batch_size", "max_epochs", "patience"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.char_window < 1 or self.char_window % 2 == 0:
-            raise InputError(f"char-window must be an odd number, got {self.char_window}")
-        for name in ("dropout", "word_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise InputError(f"{name.replace('_', '-')} must be in [0, 1), got {getattr(self, name)}")
-        if self.patience < 1:
-            raise InputError(f"patience must be at least 1, got {self.patience}")
+        if not 0.0 <= self.word_dropout < 1.0:
+            raise InputError(f"word-dropout must be in [0, 1), got {self.word_dropout}")
 
     @property
     def effective_learning_rate(self) -> float:
@@ -171,18 +160,15 @@ def train(
         torch.cuda.manual_seed_all(config.seed)
 
     encoder = Encoder.build(zip((s.tokens for s in train_sentences), train_tags))
-    model_config = ModelConfig(
-        num_words=len(encoder.words),
-        num_chars=len(encoder.chars),
-        num_tags=len(encoder.tags),
-        **{
-            name: getattr(config, name)
-            for name in ("word_dim", "char_dim", "char_filters", "char_window", "hidden_size", "num_layers", "dropout")
-        },
-    )
-    model = BiLstmCrf(model_config, allowed_transitions(encoder.tags.itos, tag_scheme)).to(device)
+    model = BiLstmCrf(
+        config.model,
+        len(encoder.words),
+        len(encoder.chars),
+        len(encoder.tags),
+        allowed_transitions(encoder.tags.itos, tag_scheme),
+    ).to(device)
     info = checkpoint.CheckpointInfo(
-        model=model_config.to_json(),
+        model=config.model.to_json(),
         vocab=encoder.to_json(),
         tag_scheme=tag_scheme,
         data_scheme=data_scheme,

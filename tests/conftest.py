@@ -24,16 +24,10 @@ def tiny_model():
         (["Tom", "visited", "New", "York", "City", "yesterday"], ["S-PER", "O", "B-LOC", "I-LOC", "E-LOC", "O"]),
     ]
     encoder = Encoder.build(sentences)
-    config = ModelConfig(
-        num_words=len(encoder.words),
-        num_chars=len(encoder.chars),
-        num_tags=len(encoder.tags),
-        word_dim=8,
-        char_dim=5,
-        char_filters=6,
-        hidden_size=7,
-    )
-    model = BiLstmCrf(config, allowed_transitions(encoder.tags.itos, "iobes")).eval()
+    config = ModelConfig(word_dim=8, char_dim=5, char_filters=6, hidden_size=7)
+    tags = encoder.tags.itos
+    model = BiLstmCrf(config, len(encoder.words), len(encoder.chars), len(tags), allowed_transitions(tags, "iobes"))
+    model.eval()
     with torch.no_grad():  # scores large enough that the tags depend on the input
         for parameter in model.parameters():
             parameter.mul_(3.0)

@@ -7,6 +7,7 @@ import torch
 
 from bilstm_tagger.corpus import Sentence
 from bilstm_tagger.errors import InputError
+from bilstm_tagger.model import ModelConfig
 from bilstm_tagger.tagging import Tagger
 from bilstm_tagger.training import TrainingConfig, make_batches, train
 
@@ -16,7 +17,7 @@ SENTENCES = [
     Sentence(["The", "Oslo", "office", "of", "Nordbank", "closed", "."], ["O", "I-LOC", "O", "O", "I-ORG", "O", "O"]),
     Sentence(["Paris", "Rome", "and", "Madrid"], ["I-LOC", "B-LOC", "O", "I-LOC"]),
 ] * 3
-TINY = dict(word_dim=8, char_dim=5, char_filters=6, hidden_size=8, max_epochs=3, batch_size=2)
+TINY = dict(model=ModelConfig(word_dim=8, char_dim=5, char_filters=6, hidden_size=8), max_epochs=3, batch_size=2)
 
 
 def test_batches_cover_every_sentence_once_and_group_similar_lengths():
@@ -59,13 +60,15 @@ def test_span_and_plain_dev_data_cannot_be_mixed(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "options, message",
+    "make, message",
     [
-        ({"optimizer": "lbfgs"}, "unknown optimizer"),
-        ({"dropout": 1.0}, "dropout must be in"),
-        ({"char_window": 2}, "odd"),
+        (lambda: TrainingConfig(optimizer="lbfgs"), "unknown optimizer"),
+        (lambda: TrainingConfig(word_dropout=1.0), "word-dropout must be in"),
+        (lambda: TrainingConfig(batch_size=0), "batch-size must be at least 1"),
+        (lambda: ModelConfig(dropout=1.0), "dropout must be in"),
+        (lambda: ModelConfig(char_window=2), "char-window must be an odd number"),
     ],
 )
-def test_bad_settings_are_input_errors(options, message):
+def test_bad_settings_are_input_errors(make, message):
     with pytest.raises(InputError, match=message):
-        TrainingConfig(**options)
+        make()
