@@ -6,9 +6,10 @@ else. torch is imported inside the commands, never here, so ``tagger --help`` st
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
@@ -65,6 +66,39 @@ ThreadsOption = Annotated[
 ]
 
 
+def exit_codes(command: Callable) -> Callable:
+    """Run a command, turning what it raises into a one-line message and an exit code.
+
+    Usage errors (bad options) are typer's, exit 2. Here: bad input, exit 2 with
+    ``FILE:LINE: what is wrong``; Ctrl-C, 130; a closed output pipe, 141, quietly; anything
+    else, exit 1 with one line (``BILSTM_TAGGER_DEBUG=1`` shows the traceback instead).
+    """
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except InputError as error:
+            print(str(error), file=sys.stderr)
+            raise typer.Exit(2) from None
+        except BrokenPipeError:
+            # The reader of our output went away (``tagger tag ... | head``): stop quietly.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(141) from None
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            raise typer.Exit(130) from None
+        except Exception as error:  # the last line of defence: one line, exit 1
+            if os.environ.get("BILSTM_TAGGER_DEBUG"):
+                raise
+            print(
+                f"error: {type(error).__name__}: {error} (BILSTM_TAGGER_DEBUG=1 shows the traceback)", file=sys.stderr
+            )
+            raise typer.Exit(1) from None
+
+    return run
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"bilstm-tagger {__version__}")
@@ -86,6 +120,7 @@ def _global_options(
 
 
 @app.command()
+@exit_codes
 def train(
     train_file: Annotated[
         Path,
@@ -236,6 +271,7 @@ def train(
 
 
 @app.command()
+@exit_codes
 def evaluate(
     model_dir: Annotated[
         Path, typer.Argument(metavar="MODEL_DIR", help="Model directory written by tagger train.", show_default=False)
@@ -300,6 +336,7 @@ def evaluate(
 
 
 @app.command()
+@exit_codes
 def tag(
     model_dir: Annotated[
         Path, typer.Argument(metavar="MODEL_DIR", help="Model directory written by tagger train.", show_default=False)
@@ -400,21 +437,4 @@ def _flush_before_reading(lines: Iterable, output) -> Iterator:
 
 def main() -> None:
     """Entry point of the ``tagger`` console script."""
-    try:
-        app()
-    except InputError as error:
-        print(str(error), file=sys.stderr)
-        sys.exit(2)
-    except BrokenPipeError:
-        # The reader of our output went away (``tagger tag ... | head``): stop quietly.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(141)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
-    except Exception as error:  # noqa: BLE001 - the last line of defence: one line, exit 1
-        if os.environ.get("BILSTM_TAGGER_DEBUG"):
-            raise
-        print(f"error: {type(error).__name__}: {error} (set BILSTM_TAGGER_DEBUG=1 for the traceback)", file=sys.stderr)
-        sys.exit(1)
+    app()
