@@ -2,6 +2,9 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 TORCH_VERSION ?= 2.13.0
+# Extra pip arguments for torch, e.g. --index-url with PyTorch's CPU wheel index on machines
+# where the default index would give the CUDA build.
+TORCH_PIP_ARGS ?=
 TAGGER ?= $(PYTHON) -m bilstm_tagger
 
 # make train / make evaluate settings (override on the command line: make train TRAIN=...)
@@ -27,7 +30,7 @@ help:
 
 install:
 	# torch first and pinned: an unpinned requirement would pull the newest CUDA build (GBs).
-	$(PIP) install torch==$(TORCH_VERSION)
+	$(PIP) install $(TORCH_PIP_ARGS) torch==$(TORCH_VERSION)
 	$(PIP) install -e '.[dev]'
 
 test:

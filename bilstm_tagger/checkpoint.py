@@ -7,7 +7,9 @@ Layout of ``MODEL_DIR``:
 * ``vocab.json``: the word, character and tag vocabularies (plain JSON);
 * ``model.pt``: the weights, a ``state_dict`` of plain tensors, read back with
   ``torch.load(weights_only=True)``, which refuses any pickled object that is not a tensor;
-* ``metrics.jsonl``: one JSON object per training epoch (written by the trainer).
+* ``metrics.jsonl``: one JSON object per training epoch (written by the trainer);
+* ``resume.pt``: while training runs, the state to continue it from the last completed epoch
+  (weights, optimiser, random-number and early-stopping state); removed when training ends.
 
 Every file is written to a temporary file in the same directory, flushed to disk, then renamed
 over the old one, so an interrupted save leaves the previous checkpoint whole.
@@ -23,7 +25,8 @@ from pathlib import Path
 
 from . import __version__
 from .errors import InputError
-from .files import atomic_write
+from .files import replace_all
+from .schemes import SCHEMES
 
 FORMAT_NAME = "bilstm-tagger"
 FORMAT_VERSION = 1
@@ -31,6 +34,7 @@ CONFIG_FILE = "config.json"
 VOCAB_FILE = "vocab.json"
 WEIGHTS_FILE = "model.pt"
 METRICS_FILE = "metrics.jsonl"
+RESUME_FILE = "resume.pt"
 
 
 @dataclass
@@ -72,21 +76,68 @@ def _json_bytes(data: dict) -> bytes:
     return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def save_info(directory: str | os.PathLike, info: CheckpointInfo) -> None:
-    """Write ``config.json`` and ``vocab.json`` (once per training run: they do not change)."""
+def save_checkpoint(directory: str | os.PathLike, info: CheckpointInfo, state_dict: dict) -> None:
+    """Write a whole checkpoint: ``model.pt``, ``vocab.json``, then ``config.json``.
+
+    All three are written before any replaces an older file, so a failed save (disk full) leaves
+    the previous checkpoint whole.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    atomic_write(directory / VOCAB_FILE, (json.dumps(info.vocab, ensure_ascii=False) + "\n").encode("utf-8"))
-    atomic_write(directory / CONFIG_FILE, _json_bytes(info.config_json()))
+    _write(
+        {
+            directory / WEIGHTS_FILE: _tensor_bytes({key: value.detach().cpu() for key, value in state_dict.items()}),
+            directory / VOCAB_FILE: (json.dumps(info.vocab, ensure_ascii=False) + "\n").encode("utf-8"),
+            directory / CONFIG_FILE: _json_bytes(info.config_json()),
+        }
+    )
 
 
 def save_weights(directory: str | os.PathLike, state_dict: dict) -> None:
-    """Write ``model.pt`` from a model's ``state_dict`` (tensors only)."""
+    """Replace ``model.pt`` of an existing checkpoint with a model's ``state_dict`` (tensors only)."""
+    weights = {key: value.detach().cpu() for key, value in state_dict.items()}
+    _write({Path(directory) / WEIGHTS_FILE: _tensor_bytes(weights)})
+
+
+def save_resume_state(directory: str | os.PathLike, state: dict) -> None:
+    """Write ``resume.pt``: tensors and plain Python data (numbers, strings, lists, dicts) only."""
+    _write({Path(directory) / RESUME_FILE: _tensor_bytes(state)})
+
+
+def _tensor_bytes(data: dict) -> bytes:
     import torch
 
     buffer = io.BytesIO()
-    torch.save({key: value.detach().cpu() for key, value in state_dict.items()}, buffer)
-    atomic_write(Path(directory) / WEIGHTS_FILE, buffer.getvalue())
+    torch.save(data, buffer)
+    return buffer.getvalue()
+
+
+def _write(contents: dict[Path, bytes]) -> None:
+    try:
+        replace_all(contents)
+    except OSError as error:
+        names = ", ".join(str(path) for path in contents)
+        raise OSError(
+            error.errno, f"cannot write {names}: {error.strerror}; the previous checkpoint there is unchanged"
+        ) from None
+
+
+def load_resume_state(directory: str | os.PathLike) -> dict:
+    """Read ``resume.pt`` safely (see :func:`load_weights`).
+
+    Raises:
+        InputError: no unfinished run in ``directory``, or a damaged file.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError("no such model directory", directory)
+    path = directory / RESUME_FILE
+    if not path.is_file():
+        raise InputError(f"nothing to resume: no {RESUME_FILE} (training finished or never started)", directory)
+    state = _load_safely(path)
+    if not isinstance(state, dict) or "epoch" not in state or "config" not in state:
+        raise InputError("not a bilstm-tagger resume state", path)
+    return state
 
 
 def load_info(directory: str | os.PathLike) -> CheckpointInfo:
@@ -114,7 +165,7 @@ def load_info(directory: str | os.PathLike) -> CheckpointInfo:
         )
     vocab = _read_json(directory / VOCAB_FILE)
     try:
-        return CheckpointInfo(
+        info = CheckpointInfo(
             model=dict(config["model"]),
             vocab={key: list(vocab[key]) for key in ("words", "chars", "tags")},
             tag_scheme=str(config["tag_scheme"]),
@@ -125,6 +176,9 @@ def load_info(directory: str | os.PathLike) -> CheckpointInfo:
         )
     except (KeyError, TypeError, ValueError) as error:
         raise InputError(f"incomplete checkpoint configuration: missing or bad {error}", config_path) from None
+    if info.tag_scheme not in ("iobes", "iob2", "plain") or info.data_scheme not in SCHEMES:
+        raise InputError(f"unknown tag scheme {info.tag_scheme!r} / {info.data_scheme!r}", config_path)
+    return info
 
 
 def _read_json(path: Path):
@@ -148,21 +202,31 @@ def load_weights(directory: str | os.PathLike, device: str = "cpu") -> dict:
     Raises:
         InputError: missing, truncated or corrupted file, or one that holds other objects.
     """
-    import pickle
-
     import torch
 
     path = Path(directory) / WEIGHTS_FILE
     if not path.is_file():
         raise InputError("missing file: the checkpoint has no weights", path)
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except pickle.UnpicklingError as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unsafe content"
-        raise InputError(f"refused to load: not plain tensors ({first_line})", path) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InputError(f"cannot read weights: truncated or corrupted file ({reason})", path) from None
+    state = _load_safely(path, device)
     if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
         raise InputError("refused to load: expected a dictionary of tensors", path)
     return state
+
+
+def _load_safely(path: Path, device: str = "cpu"):
+    """``torch.load(weights_only=True)``: tensors and plain data only; no pickled code ever runs."""
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise InputError(f"refused to load: not plain tensors ({_first_line(error)})", path) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        raise InputError(f"cannot read: truncated or corrupted file ({_first_line(error)})", path) from None
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

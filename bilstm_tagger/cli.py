@@ -9,14 +9,14 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
 import typer
 
 from . import __version__
-from .errors import InputError
+from .errors import InputError, TrainingInterrupted
 
 app = typer.Typer(
     name="tagger",
@@ -70,8 +70,9 @@ def exit_codes(command: Callable) -> Callable:
     """Run a command, turning what it raises into a one-line message and an exit code.
 
     Usage errors (bad options) are typer's, exit 2. Here: bad input, exit 2 with
-    ``FILE:LINE: what is wrong``; Ctrl-C, 130; a closed output pipe, 141, quietly; anything
-    else, exit 1 with one line (``BILSTM_TAGGER_DEBUG=1`` shows the traceback instead).
+    ``FILE:LINE: what is wrong``; Ctrl-C, 130, and SIGTERM during training, 143; a closed output
+    pipe, 141, quietly; a failed write (disk full), 1; anything else, exit 1 with one line
+    (``BILSTM_TAGGER_DEBUG=1`` shows the traceback instead).
     """
 
     @functools.wraps(command)
@@ -85,9 +86,14 @@ def exit_codes(command: Callable) -> Callable:
             # The reader of our output went away (``tagger tag ... | head``): stop quietly.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(141) from None
+        except TrainingInterrupted as interruption:  # the reporter has said how to resume
+            raise typer.Exit(128 + interruption.signum) from None
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             raise typer.Exit(130) from None
+        except OSError as error:  # disk full, permissions: the message names the file
+            print(f"error: {error.strerror or error}", file=sys.stderr)
+            raise typer.Exit(1) from None
         except Exception as error:  # the last line of defence: one line, exit 1
             if os.environ.get("BILSTM_TAGGER_DEBUG"):
                 raise
@@ -136,15 +142,15 @@ def train(
         ),
     ],
     output: Annotated[
-        Path,
+        Optional[Path],
         typer.Option(
             "--output",
             "-o",
-            help="Model directory to write (created if needed).",
+            help="Model directory to write (created if needed). Required unless --resume gives it.",
             show_default=False,
             rich_help_panel=DATA,
         ),
-    ],
+    ] = None,
     corpus_format: FormatOption = "auto",
     word_column: WordColumnOption = None,
     tag_column: TagColumnOption = None,
@@ -197,7 +203,9 @@ def train(
     batch_size: Annotated[
         int,
         typer.Option(
-            help="Sentences per batch (batches group sentences of similar length).", rich_help_panel=OPTIMISATION
+            min=1,
+            help="Sentences per batch (batches group sentences of similar length).",
+            rich_help_panel=OPTIMISATION,
         ),
     ] = 10,
     word_dropout: Annotated[
@@ -222,6 +230,15 @@ def train(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace a model already in the output directory.", rich_help_panel=RUN)
     ] = False,
+    resume: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Continue the interrupted run in this model directory from its last completed epoch, with the "
+            "settings it was started with (give the same TRAIN_FILE and --dev).",
+            show_default=False,
+            rich_help_panel=RUN,
+        ),
+    ] = None,
 ) -> None:
     """Train a model on TRAIN_FILE, keeping the checkpoint that scores best on --dev.
 
@@ -262,12 +279,19 @@ def train(
         threads=threads,
         device=device,
     )
+    if resume is not None and output is not None and output.resolve() != resume.resolve():
+        raise InputError(f"--output {output} and --resume {resume} name different directories")
+    output = resume if resume is not None else output
+    if output is None:
+        raise InputError("missing --output MODEL_DIR (or --resume MODEL_DIR)")
     resolved_format = resolve_format(train_file, corpus_format)
     read = dict(word_column=word_column, tag_column=tag_column, encoding_errors=encoding_errors)
     train_sentences = read_corpus(train_file, resolved_format, **read)
     dev_sentences = read_corpus(dev, resolve_format(dev, corpus_format), **read)
     corpus_settings = {"format": resolved_format, "word_column": word_column, "tag_column": tag_column}
-    run_training(train_sentences, dev_sentences, output, config, RichReporter(), corpus_settings, overwrite)
+    run_training(
+        train_sentences, dev_sentences, output, config, RichReporter(), corpus_settings, overwrite, resume is not None
+    )
 
 
 @app.command()
@@ -294,7 +318,7 @@ def evaluate(
     word_column: WordColumnOption = None,
     tag_column: TagColumnOption = None,
     encoding_errors: EncodingErrorsOption = "strict",
-    batch_size: Annotated[int, typer.Option(help="Sentences per batch.", rich_help_panel=RUN)] = 128,
+    batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.", rich_help_panel=RUN)] = 128,
     threads: ThreadsOption = 0,
     device: DeviceOption = "cpu",
 ) -> None:
@@ -361,7 +385,7 @@ def tag(
     ] = "text",
     word_column: WordColumnOption = None,
     encoding_errors: EncodingErrorsOption = "strict",
-    batch_size: Annotated[int, typer.Option(help="Sentences per batch.", rich_help_panel=RUN)] = 128,
+    batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.", rich_help_panel=RUN)] = 128,
     threads: ThreadsOption = 0,
     device: DeviceOption = "cpu",
 ) -> None:
@@ -371,70 +395,48 @@ def tag(
     empty record. Output is written while input is still being read.
     Example: echo 'John Smith lives in Paris .' | tagger tag models/sample --format inline
     """
-    from .corpus import iter_lines, iter_sentences, iter_text_sentences
     from .model import set_threads
-    from .tagging import Tagger, format_record
+    from .tagging import Tagger
 
     set_threads(threads)
     tagger = Tagger.load(model_dir, device=device)
-    if input_file is not None:
+    if input_file is None:
+        stream, name = sys.stdin.buffer, "<stdin>"
+    else:
         try:
-            stream = open(input_file, "rb")
+            stream, name = open(input_file, "rb"), str(input_file)
         except OSError as error:
             raise InputError(f"cannot read: {error.strerror}", input_file) from None
-        name = str(input_file)
-    else:
-        stream, name = sys.stdin.buffer, "<stdin>"
-    interactive = stream.isatty()
-    output = sys.stdout
     with stream:
-        lines = _flush_before_reading(iter_lines(stream, name, encoding_errors), output)
-        if input_format == "text":
-            sentences = iter_text_sentences(lines)
-        else:
-            sentences = iter_sentences(lines, name, input_format, word_column=word_column, with_tags=False)
-        pending = _Replay(sentences)
-        tags_stream = tagger.tag_stream(
-            (s.tokens for s in pending),
-            batch_size=1 if interactive else batch_size,
-            buffer_batches=1 if interactive else 8,
+        tagger.tag_file(
+            stream,
+            name,
+            sys.stdout,
+            output_format=output_format,
+            input_format=input_format,
+            word_column=word_column,
+            encoding_errors=encoding_errors,
+            batch_size=batch_size,
         )
-        for tags in tags_stream:
-            tokens = pending.popleft().tokens
-            output.write(format_record(output_format, tokens, tags, tagger.output_scheme))
-        output.flush()
-
-
-class _Replay:
-    """Iterates over ``items`` and remembers them until :meth:`popleft`, to pair inputs with outputs."""
-
-    def __init__(self, items: Iterable):
-        from collections import deque
-
-        self._items = iter(items)
-        self._seen = deque()
-
-    def __iter__(self) -> Iterator:
-        for item in self._items:
-            self._seen.append(item)
-            yield item
-
-    def popleft(self):
-        return self._seen.popleft()
-
-
-def _flush_before_reading(lines: Iterable, output) -> Iterator:
-    """Flush ``output`` each time more input is needed, so results never wait behind a blocked read."""
-    iterator = iter(lines)
-    while True:
-        output.flush()
-        try:
-            item = next(iterator)
-        except StopIteration:
-            return
-        yield item
 
 
 def main() -> None:
     """Entry point of the ``tagger`` console script."""
-    app()
+    try:
+        code = app(prog_name="tagger", standalone_mode=False)
+    except typer.TyperException as error:  # usage errors, as typer raises them: one line, exit 2
+        code = _report_usage_error(error)
+    except typer.Abort:
+        print("interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _report_usage_error(error: typer.TyperException) -> int:
+    context = getattr(error, "ctx", None)
+    if type(error).__name__ == "NoArgsIsHelpError":
+        error.show()  # a bare `tagger` or `tagger train`: the help, as asked
+        return 0 if context is None or context.parent is None else 2
+    command = context.command_path if context is not None else "tagger"
+    print(f"{command}: {error.format_message()} (see {command} --help)", file=sys.stderr)
+    return getattr(error, "exit_code", 2)

@@ -70,6 +70,8 @@ def iter_lines(stream: BinaryIO, name: str, encoding_errors: str = "strict") -> 
     unless ``encoding_errors`` is ``"replace"``, which substitutes U+FFFD for undecodable bytes.
     """
     for number, raw in enumerate(stream, start=1):
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]  # a UTF-8 byte-order mark, as some editors write
         if raw.endswith(b"\n"):
             raw = raw[:-1]
         if raw.endswith(b"\r"):
@@ -170,8 +172,6 @@ def read_corpus(
     except OSError as error:
         raise InputError(f"cannot read: {error.strerror}", name) from None
     with stream:
-        if os.path.isdir(path):
-            raise InputError("is a directory, expected a corpus file", name)
         sentences = list(
             iter_sentences(
                 iter_lines(stream, name, encoding_errors),
@@ -353,21 +353,22 @@ def iter_text_sentences(lines: Iterable[tuple[int, str]]) -> Iterator[Sentence]:
 def format_with_predictions(sentence: Sentence, predicted: list[str], separator: str) -> Iterator[str]:
     """The sentence's source lines with a predicted-tag column appended, then a blank line.
 
-    Lines that carry no token (CoNLL-U multi-word ranges and empty nodes) get ``_``; comment
-    lines are kept as they are; a ``-DOCSTART-`` header gets ``O`` so that every line keeps
-    the same number of columns, as the ``conlleval`` script expects.
+    CoNLL columns are joined by single spaces, as the ``conlleval`` script splits them; CoNLL-U
+    keeps its tabs. Lines that carry no token (multi-word ranges, empty nodes) get ``_``; comment
+    lines are kept as they are; a ``-DOCSTART-`` header gets ``O`` so that every line keeps the
+    same number of columns.
     """
     if sentence.document_header is not None:
-        yield f"{sentence.document_header}{separator}O"
+        yield separator.join([*sentence.document_header.split(), "O"])
         yield ""
     prediction_of_row = dict(zip(sentence.token_rows, predicted))
     for row, line in enumerate(sentence.source_lines):
-        if row in prediction_of_row:
-            yield f"{line}{separator}{prediction_of_row[row]}"
-        elif line.startswith("#"):
+        if line.startswith("#"):
             yield line
-        else:
-            yield f"{line}{separator}_"
+            continue
+        fields = line.split(separator) if separator == "\t" else line.split()
+        fields.append(prediction_of_row.get(row, "_"))
+        yield separator.join(fields)
     yield ""
 
 

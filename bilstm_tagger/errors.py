@@ -28,3 +28,15 @@ class InputError(Exception):
         if self.line is None:
             return f"{self.path}: "
         return f"{self.path}:{self.line}: "
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped by a signal (SIGINT from Ctrl-C, or SIGTERM); the resumable state is on disk.
+
+    The CLI exits with ``128 + signum`` (130 for Ctrl-C, 143 for SIGTERM).
+    """
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        self.completed_epochs = 0
+        super().__init__(f"interrupted by signal {signum}")

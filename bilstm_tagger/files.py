@@ -1,4 +1,4 @@
-"""Atomic file writes: readers see the old file or the new one, never half of either."""
+"""Atomic file writes: readers see the old files or the new ones, never half of either."""
 
 from __future__ import annotations
 
@@ -10,11 +10,36 @@ from pathlib import Path
 def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     """Replace ``path`` with ``data``: temporary file in the same directory, fsync, rename.
 
-    If anything fails (or the process is killed) before the rename, the old file is untouched
-    and the temporary file is removed (or, after a kill, left as a hidden ``.NAME.*.tmp``).
+    If anything fails (disk full, or the process is killed) before the rename, the old file is
+    untouched; the temporary file is removed (after a kill it may stay, as a hidden ``.NAME.*.tmp``).
     """
-    path = Path(path)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    replace_all({Path(path): data})
+
+
+def replace_all(contents: dict[Path, bytes]) -> None:
+    """Replace several files: all are written and flushed first, then renamed in the given order.
+
+    A failure while writing (the usual one: no space left) changes none of the files; only a
+    kill between the renames, a window of microseconds, can leave some replaced and some not.
+    """
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, data in contents.items():
+            staged.append((_stage(Path(path), data), Path(path)))
+    except BaseException:
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
+        raise
+    for temporary, path in staged:
+        os.replace(temporary, path)
+    for directory in {path.parent for _, path in staged}:
+        _fsync_directory(directory)
+
+
+def _stage(path: Path, data: bytes) -> Path:
+    """Write ``data`` to a new temporary file beside ``path``, on disk; return its name."""
+    descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    temporary = Path(name)
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -23,15 +48,14 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
-        os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
-    _fsync_directory(path.parent)
+    return temporary
 
 
 def _fsync_directory(directory: Path) -> None:
-    # The rename itself is durable only once the directory entry is on disk.
+    # A rename is durable only once the directory entry is on disk.
     try:
         descriptor = os.open(directory, os.O_RDONLY)
     except OSError:

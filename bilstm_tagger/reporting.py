@@ -33,14 +33,18 @@ class Reporter:
     def training_finished(self, result: dict) -> None:
         """Called once at the end with the best epoch and score."""
 
+    def interrupted(self, completed_epochs: int, output_dir: str) -> None:
+        """Called when a signal stops training; the resumable state of ``completed_epochs`` is saved."""
+
     def info(self, message: str) -> None:
         """A sentence worth telling the user."""
 
 
 def make_console(stderr: bool = True) -> Console:
+    """A rich console; sentences are not wrapped (soft wrap), so paths and commands stay whole."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 class RichReporter(Reporter):
@@ -96,9 +100,7 @@ class RichReporter(Reporter):
     def epoch_finished(self, record: EpochRecord) -> None:
         from rich.table import Table
 
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
+        self._stop_progress()
         table = Table(box=None, show_header=record.epoch == 1, show_edge=False, pad_edge=False, header_style="bold")
         columns = ["Epoch", "Loss", "LR", "Sent/s", "Time"]
         columns += ["Dev acc"] if self._metric == "accuracy" else ["Dev P", "Dev R", "Dev F1"]
@@ -131,8 +133,22 @@ class RichReporter(Reporter):
             f"(of {result['epochs_run']}); model in [cyan]{result['output_dir']}[/]"
         )
 
+    def interrupted(self, completed_epochs: int, output_dir: str) -> None:
+        self._stop_progress()
+        self.console.print(
+            f"[bold yellow]Interrupted[/] after {completed_epochs} completed epoch(s); the state to continue "
+            f"from is in [cyan]{output_dir}/resume.pt[/]. Resume by running the same command with "
+            f"[bold]--resume {output_dir}[/]."
+        )
+
     def info(self, message: str) -> None:
+        self._stop_progress()
         self.console.print(message)
+
+    def _stop_progress(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
 
 
 def print_evaluation(report: EvaluationReport, console: Console, title: str) -> None:

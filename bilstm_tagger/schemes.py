@@ -20,7 +20,6 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 SCHEMES: tuple[str, ...] = ("iob1", "iob2", "iobes", "bilou", "plain")
-SPAN_SCHEMES: tuple[str, ...] = ("iob1", "iob2", "iobes", "bilou")
 
 _SPAN_TAG = re.compile(r"^(?:O|[BIESLU]-.+)$")
 _LETTERS = {  # scheme → (begin, inside, end, single)

@@ -1,25 +1,33 @@
-"""Tagging with a trained model: the :class:`Tagger` API and the output formats.
+"""Tagging with a trained model: the :class:`Tagger` API, streaming, and the output formats.
 
 Sentences are tagged as a stream: they are read a buffer at a time, sorted by length inside the
 buffer so that batches carry little padding, tagged batch by batch, and given back in input
-order, so output for early sentences appears while later input is still being read.
+order. :meth:`Tagger.tag_file` reads its input in a background thread and tags whatever has
+arrived as soon as the reader would have to wait, so a slow pipe gets each answer when its line
+is in, while a fast one gets full batches.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import queue
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
+from typing import BinaryIO, TextIO
 
 import torch
 
 from . import checkpoint
+from .corpus import Sentence, iter_lines, iter_sentences, iter_text_sentences
+from .errors import InputError
 from .model import BiLstmCrf, ModelConfig, resolve_device
 from .schemes import allowed_transitions, convert, tags_to_spans
 from .vocab import Encoder
 
-OUTPUT_FORMATS: tuple[str, ...] = ("conll", "inline", "jsonl")
+MAX_SEGMENT_TOKENS = 500  # longer sentences are tagged (and trained on) in pieces of this length
+MAX_BATCH_TOKENS = 16_384  # padded tokens per batch when tagging, to bound memory
 
 
 def predict_tags(
@@ -33,20 +41,58 @@ def predict_tags(
     """Yield the model's tags (in its own tag scheme) for each sentence, in input order.
 
     ``batch_size * buffer_batches`` sentences are read ahead, sorted by length and tagged in
-    batches of ``batch_size``; empty sentences get an empty list.
+    batches (see :func:`tag_buffer`); empty sentences get an empty list.
     """
-    model.eval()
+    if batch_size < 1:
+        raise InputError(f"batch size must be at least 1, got {batch_size}")
     iterator = iter(sentences)
     while buffer := list(islice(iterator, batch_size * buffer_batches)):
-        results: list[list[str]] = [[] for _ in buffer]
-        order = sorted((i for i, tokens in enumerate(buffer) if tokens), key=lambda i: len(buffer[i]))
-        with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                indices = order[start : start + batch_size]
-                batch = encoder.encode([buffer[i] for i in indices], device=device)
-                for index, tag_ids in zip(indices, model.decode(batch)):
-                    results[index] = [encoder.tags.itos[tag_id] for tag_id in tag_ids]
-        yield from results
+        yield from tag_buffer(model, encoder, buffer, device, batch_size)
+
+
+def tag_buffer(
+    model: BiLstmCrf,
+    encoder: Encoder,
+    buffer: Sequence[Sequence[str]],
+    device: torch.device | str = "cpu",
+    batch_size: int = 128,
+) -> list[list[str]]:
+    """Tag sentences in batches of at most ``batch_size`` sentences and ``MAX_BATCH_TOKENS`` padded tokens.
+
+    Sentences are sorted by length so that batches carry little padding; the result is in input
+    order. Sentences longer than ``MAX_SEGMENT_TOKENS`` are tagged in consecutive pieces of that
+    length, whose tags are joined: memory stays bounded whatever the input, and an entity that
+    crosses a cut becomes two.
+    """
+    model.eval()
+    segments = [
+        (index, start) for index, tokens in enumerate(buffer) for start in range(0, len(tokens), MAX_SEGMENT_TOKENS)
+    ]
+    segments.sort(key=lambda segment: min(MAX_SEGMENT_TOKENS, len(buffer[segment[0]]) - segment[1]))
+    segment_tags: dict[tuple[int, int], list[str]] = {}
+    with torch.inference_mode():
+        for batch_segments in _batches(segments, buffer, batch_size):
+            pieces = [buffer[index][start : start + MAX_SEGMENT_TOKENS] for index, start in batch_segments]
+            batch = encoder.encode(pieces, device=device)
+            for segment, tag_ids in zip(batch_segments, model.decode(batch)):
+                segment_tags[segment] = [encoder.tags.itos[tag_id] for tag_id in tag_ids]
+    return [
+        [tag for start in range(0, len(tokens), MAX_SEGMENT_TOKENS) for tag in segment_tags[index, start]]
+        for index, tokens in enumerate(buffer)
+    ]
+
+
+def _batches(segments: list[tuple[int, int]], buffer: list, batch_size: int) -> Iterator[list[tuple[int, int]]]:
+    """Cut length-sorted segments into batches of at most ``batch_size`` and ``MAX_BATCH_TOKENS`` padded tokens."""
+    batch: list[tuple[int, int]] = []
+    for segment in segments:
+        length = min(MAX_SEGMENT_TOKENS, len(buffer[segment[0]]) - segment[1])
+        if batch and (len(batch) == batch_size or (len(batch) + 1) * length > MAX_BATCH_TOKENS):
+            yield batch
+            batch = []
+        batch.append(segment)
+    if batch:
+        yield batch
 
 
 class Tagger:
@@ -94,8 +140,6 @@ class Tagger:
         Raises:
             InputError: not a model directory, a corrupted file, or an incompatible version.
         """
-        from .errors import InputError
-
         info = checkpoint.load_info(path)
         resolved = resolve_device(device)
         encoder = Encoder.from_json(info.vocab)
@@ -131,7 +175,109 @@ class Tagger:
     ) -> Iterator[list[str]]:
         """Like :meth:`tag`, lazily: reads ``batch_size * buffer_batches`` sentences ahead at most."""
         for tags in predict_tags(self.model, self.encoder, sentences, self.device, batch_size, buffer_batches):
-            yield convert(tags, self.tag_scheme, self.output_scheme) if tags else tags
+            yield self._to_output_scheme(tags)
+
+    def tag_file(
+        self,
+        stream: BinaryIO,
+        name: str,
+        output: TextIO,
+        output_format: str = "conll",
+        input_format: str = "text",
+        word_column: str | int | None = None,
+        encoding_errors: str = "strict",
+        batch_size: int = 128,
+    ) -> int:
+        """Tag a text, CoNLL or CoNLL-U stream and write one record per sentence to ``output``.
+
+        Text input gives one record per line, an empty one for an empty line. Records are written
+        and flushed a buffer at a time, as soon as the input would make us wait. If the input turns
+        out malformed, the records of the sentences before the bad line are written first, then
+        the :class:`InputError` is raised. Returns the number of records written.
+        """
+        if batch_size < 1:
+            raise InputError(f"batch size must be at least 1, got {batch_size}")
+        lines = iter_lines(stream, name, encoding_errors)
+        if input_format == "text":
+            sentences: Iterator[Sentence] = iter_text_sentences(lines)
+        else:
+            if word_column is None and self.corpus_settings.get("format") == input_format:
+                word_column = self.corpus_settings.get("word_column")
+            sentences = iter_sentences(lines, name, input_format, word_column=word_column, with_tags=False)
+        source = ReadAhead(sentences, capacity=batch_size * 16)
+        written = 0
+        while buffer := source.take(batch_size * 8):
+            tags_list = tag_buffer(self.model, self.encoder, [s.tokens for s in buffer], self.device, batch_size)
+            for sentence, tags in zip(buffer, tags_list):
+                output.write(
+                    format_record(output_format, sentence.tokens, self._to_output_scheme(tags), self.output_scheme)
+                )
+            output.flush()
+            written += len(buffer)
+        return written
+
+    def _to_output_scheme(self, tags: list[str]) -> list[str]:
+        return convert(tags, self.tag_scheme, self.output_scheme) if tags else tags
+
+
+class ReadAhead:
+    """Runs an iterator in a background thread; :meth:`take` returns whatever has arrived.
+
+    The queue between the two is bounded (``capacity`` items), so memory stays bounded however
+    long the input. An exception raised by the iterator reaches the consumer after the items that
+    came before it.
+    """
+
+    _END = object()
+
+    def __init__(self, iterable: Iterable, capacity: int = 4096):
+        self._queue: queue.Queue = queue.Queue(maxsize=capacity)
+        self._pending_error: BaseException | None = None
+        self._finished = False
+        threading.Thread(target=self._produce, args=(iter(iterable),), daemon=True).start()
+
+    def _produce(self, iterator: Iterator) -> None:
+        try:
+            for item in iterator:
+                self._queue.put(item)
+        except BaseException as error:  # handed over to the consumer's thread
+            self._queue.put(_Failure(error))
+        else:
+            self._queue.put(self._END)
+
+    def take(self, limit: int) -> list:
+        """Wait for one item, then return it with the others already there, ``limit`` at most.
+
+        Returns an empty list once the input is exhausted; raises the iterator's exception (after
+        the items read before it have been returned).
+        """
+        if self._pending_error is not None:
+            error, self._pending_error = self._pending_error, None
+            raise error
+        if self._finished:
+            return []
+        items: list = []
+        item = self._queue.get()
+        while True:
+            if item is self._END or isinstance(item, _Failure):
+                self._finished = True
+                if isinstance(item, _Failure):
+                    if not items:
+                        raise item.error
+                    self._pending_error = item.error
+                return items
+            items.append(item)
+            if len(items) >= limit:
+                return items
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return items
+
+
+class _Failure:
+    def __init__(self, error: BaseException):
+        self.error = error
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,15 +2,21 @@
 
 :func:`train` takes sentences already read (see :mod:`bilstm_tagger.corpus`), trains in the
 chosen tag scheme, evaluates on the dev sentences after each epoch, keeps the best-on-dev
-checkpoint in the output directory and appends each epoch's figures to ``metrics.jsonl``.
+checkpoint in the output directory, appends each epoch's figures to ``metrics.jsonl`` and saves
+a resumable state (``resume.pt``) so that an interrupted run loses at most one epoch.
 It reports progress only through a :class:`~bilstm_tagger.reporting.Reporter`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import random
+import shutil
+import signal
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,12 +26,13 @@ import torch
 
 from . import checkpoint
 from .corpus import Sentence
-from .errors import InputError
+from .errors import InputError, TrainingInterrupted
 from .evaluation import EvaluationReport, evaluate
+from .files import atomic_write
 from .model import BiLstmCrf, ModelConfig, resolve_device, set_threads
 from .reporting import Reporter
 from .schemes import allowed_transitions, convert, detect_scheme
-from .tagging import predict_tags
+from .tagging import MAX_SEGMENT_TOKENS, predict_tags
 from .vocab import Encoder
 
 DEFAULT_LEARNING_RATES = {"sgd": 0.015, "adam": 0.001}
@@ -67,6 +74,13 @@ class TrainingConfig:
                 raise InputError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if not 0.0 <= self.word_dropout < 1.0:
             raise InputError(f"word-dropout must be in [0, 1), got {self.word_dropout}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise InputError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.learning_rate is not None and not self.learning_rate > 0:
+            raise InputError(f"learning-rate must be positive, got {self.learning_rate}")
+        for name in ("lr_decay", "clip"):
+            if getattr(self, name) < 0:
+                raise InputError(f"{name.replace('_', '-')} must not be negative, got {getattr(self, name)}")
 
     @property
     def effective_learning_rate(self) -> float:
@@ -123,131 +137,309 @@ def train(
     reporter: Reporter | None = None,
     corpus_settings: dict | None = None,
     overwrite: bool = False,
+    resume: bool = False,
 ) -> TrainingResult:
     """Train a model and keep its best-on-dev checkpoint in ``output_dir``.
+
+    After every epoch, ``output_dir/resume.pt`` records everything needed to continue (weights,
+    optimiser, random-number and early-stopping state); ``resume=True`` continues from it, and
+    ends with the same weights as a run that was never interrupted. SIGINT and SIGTERM stop
+    training with :class:`~bilstm_tagger.errors.TrainingInterrupted` and leave that file in place.
 
     Args:
         train_sentences, dev_sentences: labelled sentences.
         output_dir: the model directory; created if needed.
-        config: the settings.
+        config: the settings (with ``resume``, those saved in the directory are used instead).
         reporter: where progress goes (silent by default).
         corpus_settings: how the corpus was read, stored in the checkpoint for the record.
         overwrite: replace a model already in ``output_dir`` (otherwise that is an error).
+        resume: continue the run whose state is in ``output_dir``.
 
     Raises:
         InputError: unusable data or output directory, detected before training starts.
+        TrainingInterrupted: SIGINT or SIGTERM arrived.
     """
-    reporter = reporter or Reporter()
-    started = time.perf_counter()
     output_dir = Path(output_dir)
-    _prepare_output_dir(output_dir, overwrite)
-    train_sentences = [s for s in train_sentences if s.tokens]
-    dev_sentences = [s for s in dev_sentences if s.tokens]
+    state = None
+    if resume:
+        state = checkpoint.load_resume_state(output_dir)
+        config = _config_from_json(state["config"])
+    else:
+        _prepare_output_dir(output_dir, overwrite)
+    trainer = Trainer(train_sentences, dev_sentences, output_dir, config, reporter or Reporter(), corpus_settings)
+    if state is not None:
+        trainer.restore(state)
+    else:
+        _check_free_space(output_dir, trainer.checkpoint_bytes())
+    return trainer.run()
 
-    data_scheme = detect_scheme(s.tags for s in train_sentences)
-    dev_scheme = detect_scheme(s.tags for s in dev_sentences)
-    if (data_scheme == "plain") != (dev_scheme == "plain"):
-        raise InputError(f"the training data has {_describe(data_scheme)} but the dev data has {_describe(dev_scheme)}")
-    tag_scheme = "plain" if data_scheme == "plain" else config.tag_scheme
-    train_tags = [convert(s.tags, data_scheme, tag_scheme) for s in train_sentences]
-    dev_tags = [convert(s.tags, dev_scheme, tag_scheme) for s in dev_sentences]
 
-    random.seed(config.seed)
-    torch.manual_seed(config.seed)
-    threads = set_threads(config.threads)
-    device = resolve_device(config.device)
-    if device.type == "cuda":
-        torch.cuda.manual_seed_all(config.seed)
+class Trainer:
+    """The state of one training run: data, model, optimiser, random numbers, best score so far."""
 
-    encoder = Encoder.build(zip((s.tokens for s in train_sentences), train_tags))
-    model = BiLstmCrf(
-        config.model,
-        len(encoder.words),
-        len(encoder.chars),
-        len(encoder.tags),
-        allowed_transitions(encoder.tags.itos, tag_scheme),
-    ).to(device)
-    info = checkpoint.CheckpointInfo(
-        model=config.model.to_json(),
-        vocab=encoder.to_json(),
-        tag_scheme=tag_scheme,
-        data_scheme=data_scheme,
-        corpus=corpus_settings or {},
-        training=asdict(config),
-    )
-    optimizer = _make_optimizer(model, config)
-    singletons = _singleton_mask(train_sentences, encoder).to(device)
-    rng = random.Random(config.seed)
-    metric = "accuracy" if tag_scheme == "plain" else "f1"
+    def __init__(
+        self,
+        train_sentences: list[Sentence],
+        dev_sentences: list[Sentence],
+        output_dir: Path,
+        config: TrainingConfig,
+        reporter: Reporter,
+        corpus_settings: dict | None,
+    ):
+        self.output_dir = output_dir
+        self.config = config
+        self.reporter = reporter
+        self.train_sentences = split_long_sentences([s for s in train_sentences if s.tokens])
+        self.dev_sentences = [s for s in dev_sentences if s.tokens]
+        if not self.train_sentences or not self.dev_sentences:
+            raise InputError("the training and dev data need at least one sentence each")
 
-    reporter.training_started(
-        {
-            "train_sentences": len(train_sentences),
-            "train_tokens": sum(len(s) for s in train_sentences),
-            "dev_sentences": len(dev_sentences),
-            "data_scheme": data_scheme,
-            "tag_scheme": tag_scheme,
-            "tags": len(encoder.tags),
-            "words": len(encoder.words),
-            "chars": len(encoder.chars),
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "device": str(device),
-            "threads": threads,
-            "metric": metric,
-            "output_dir": str(output_dir),
-        }
-    )
-    metrics_path = output_dir / checkpoint.METRICS_FILE
-    metrics_path.write_text("")
-    best_score, best_epoch, epochs_run = -1.0, 0, 0
-    saved_once = False
-    for epoch in range(1, config.max_epochs + 1):
-        learning_rate = _set_learning_rate(optimizer, config, epoch)
-        loss, seconds = _train_epoch(
-            model, encoder, train_sentences, train_tags, optimizer, config, singletons, rng, device, epoch, reporter
+        self.data_scheme = detect_scheme(s.tags for s in self.train_sentences)
+        dev_scheme = detect_scheme(s.tags for s in self.dev_sentences)
+        if (self.data_scheme == "plain") != (dev_scheme == "plain"):
+            raise InputError(
+                f"the training data has {_describe(self.data_scheme)} but the dev data has {_describe(dev_scheme)}"
+            )
+        self.tag_scheme = "plain" if self.data_scheme == "plain" else config.tag_scheme
+        self.train_tags = [convert(s.tags, self.data_scheme, self.tag_scheme) for s in self.train_sentences]
+        self.dev_tags = [convert(s.tags, dev_scheme, self.tag_scheme) for s in self.dev_sentences]
+        self.fingerprint = _fingerprint(self.train_sentences, self.dev_sentences)
+
+        torch.manual_seed(config.seed)
+        self.threads = set_threads(config.threads)
+        self.device = resolve_device(config.device)
+        if self.device.type == "cuda":
+            torch.cuda.manual_seed_all(config.seed)
+
+        self.encoder = Encoder.build(zip((s.tokens for s in self.train_sentences), self.train_tags))
+        self.model = BiLstmCrf(
+            config.model,
+            len(self.encoder.words),
+            len(self.encoder.chars),
+            len(self.encoder.tags),
+            allowed_transitions(self.encoder.tags.itos, self.tag_scheme),
+        ).to(self.device)
+        self.info = checkpoint.CheckpointInfo(
+            model=config.model.to_json(),
+            vocab=self.encoder.to_json(),
+            tag_scheme=self.tag_scheme,
+            data_scheme=self.data_scheme,
+            corpus=corpus_settings or {},
+            training=asdict(config),
         )
-        report = _evaluate_dev(model, encoder, dev_sentences, dev_tags, tag_scheme, device)
-        improved = report.score > best_score
+        self.optimizer = _make_optimizer(self.model, config)
+        self.singletons = _singleton_mask(self.train_sentences, self.encoder).to(self.device)
+        self.batch_rng = random.Random(config.seed)
+        self.metric = "accuracy" if self.tag_scheme == "plain" else "f1"
+        self.epoch = 0  # the last completed epoch
+        self.best_score, self.best_epoch = -1.0, 0
+        self.elapsed = 0.0  # training seconds before this process (when resumed)
+
+    def checkpoint_bytes(self) -> int:
+        """About how much disk a save needs: best weights, resume state, and a temporary copy."""
+        parameters = sum(p.numel() * p.element_size() for p in self.model.parameters())
+        optimizer_copies = 2 if self.config.optimizer == "adam" else 1
+        return parameters * (1 + (1 + optimizer_copies) * 2)
+
+    # -- resumable state ----------------------------------------------------------------------
+
+    def state(self) -> dict:
+        """Everything :meth:`restore` needs to continue as if never stopped (tensors and plain data)."""
+        version, internal, gauss = self.batch_rng.getstate()
+        state = {
+            "epoch": self.epoch,
+            "best_score": self.best_score,
+            "best_epoch": self.best_epoch,
+            "elapsed": self.elapsed,
+            "config": json.dumps(asdict(self.config)),
+            "fingerprint": self.fingerprint,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "batch_rng": [version, list(internal), gauss],
+            "torch_rng": torch.get_rng_state(),
+        }
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def restore(self, state: dict) -> None:
+        name = self.output_dir / checkpoint.RESUME_FILE
+        if state["fingerprint"] != self.fingerprint:
+            raise InputError("the training or dev data differ from those of the run being resumed", name)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        version, internal, gauss = state["batch_rng"]
+        self.batch_rng.setstate((version, tuple(internal), gauss))
+        torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        self.epoch, self.best_score, self.best_epoch = state["epoch"], state["best_score"], state["best_epoch"]
+        self.elapsed = state["elapsed"]
+        _truncate_metrics(self.output_dir / checkpoint.METRICS_FILE, self.epoch)
+        self.reporter.info(
+            f"Resuming after epoch {self.epoch} (best dev {self.best_score:.2f} at epoch {self.best_epoch})."
+        )
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def run(self) -> TrainingResult:
+        started = time.perf_counter() - self.elapsed
+        self.reporter.training_started(self._summary())
+        metrics_path = self.output_dir / checkpoint.METRICS_FILE
+        if self.epoch == 0:
+            metrics_path.write_text("")
+            checkpoint.save_resume_state(self.output_dir, self.state())
+        try:
+            with _signals_interrupt_training():
+                while self.epoch < self.config.max_epochs and not self._patience_exhausted():
+                    record = self._run_epoch(self.epoch + 1)
+                    self.epoch = record.epoch
+                    self.elapsed = time.perf_counter() - started
+                    _append_jsonl(metrics_path, asdict(record))
+                    checkpoint.save_resume_state(self.output_dir, self.state())
+                    self.reporter.epoch_finished(record)
+        except TrainingInterrupted as interruption:
+            interruption.completed_epochs = self.epoch
+            self.reporter.interrupted(self.epoch, str(self.output_dir))
+            raise
+        if self._patience_exhausted():
+            self.reporter.info(f"Stopping early: no dev improvement in {self.config.patience} epochs.")
+        result = TrainingResult(
+            best_epoch=self.best_epoch,
+            best_dev_score=self.best_score,
+            metric=self.metric,
+            epochs_run=self.epoch,
+            seconds=time.perf_counter() - started,
+            output_dir=str(self.output_dir),
+        )
+        (self.output_dir / checkpoint.RESUME_FILE).unlink(missing_ok=True)  # finished: nothing to resume
+        self.reporter.training_finished(asdict(result))
+        return result
+
+    def _patience_exhausted(self) -> bool:
+        return self.epoch > 0 and self.epoch - self.best_epoch >= self.config.patience
+
+    def _run_epoch(self, epoch: int) -> EpochRecord:
+        learning_rate = _set_learning_rate(self.optimizer, self.config, epoch)
+        loss, seconds = self._train_epoch(epoch)
+        report = self._evaluate_dev()
+        improved = report.score > self.best_score
         if improved:
-            best_score, best_epoch = report.score, epoch
-            _save(output_dir, model, info, first=not saved_once)
-            saved_once = True
-        record = EpochRecord(
+            self.best_score, self.best_epoch = report.score, epoch
+            self._save_best(first=not (self.output_dir / checkpoint.CONFIG_FILE).exists() or epoch == 1)
+        return EpochRecord(
             epoch=epoch,
             train_loss=loss,
             learning_rate=learning_rate,
             train_seconds=seconds,
-            sentences_per_second=len(train_sentences) / seconds if seconds > 0 else 0.0,
+            sentences_per_second=len(self.train_sentences) / seconds if seconds > 0 else 0.0,
             dev=_dev_summary(report),
             dev_score=report.score,
             best=improved,
         )
-        _append_jsonl(metrics_path, asdict(record))
-        reporter.epoch_finished(record)
-        epochs_run = epoch
-        if epoch - best_epoch >= config.patience:
-            reporter.info(f"Stopping early: no dev improvement in {config.patience} epochs.")
-            break
-    result = TrainingResult(
-        best_epoch=best_epoch,
-        best_dev_score=best_score,
-        metric=metric,
-        epochs_run=epochs_run,
-        seconds=time.perf_counter() - started,
-        output_dir=str(output_dir),
-    )
-    reporter.training_finished(asdict(result))
-    return result
+
+    def _train_epoch(self, epoch: int) -> tuple[float, float]:
+        config, device = self.config, self.device
+        self.model.train()
+        batches = make_batches([len(s) for s in self.train_sentences], config.batch_size, self.batch_rng)
+        self.reporter.epoch_started(epoch, config.max_epochs, len(self.train_sentences))
+        total_loss, started = 0.0, time.perf_counter()
+        for indices in batches:
+            batch = self.encoder.encode(
+                [self.train_sentences[i].tokens for i in indices], [self.train_tags[i] for i in indices], device=device
+            )
+            if config.word_dropout > 0:
+                chance = torch.rand(batch.word_ids.shape, device=device)
+                drop = self.singletons[batch.word_ids] & (chance < config.word_dropout)
+                batch.word_ids = batch.word_ids.masked_fill(drop, 1)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.model.loss(batch)
+            loss.backward()
+            if config.clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.clip)
+            self.optimizer.step()
+            batch_loss = loss.item()
+            total_loss += batch_loss * len(indices)
+            self.reporter.batch_finished(len(indices), batch_loss)
+        seconds = time.perf_counter() - started
+        return total_loss / len(self.train_sentences), seconds
+
+    def _evaluate_dev(self) -> EvaluationReport:
+        tokens = (s.tokens for s in self.dev_sentences)
+        predicted = list(predict_tags(self.model, self.encoder, tokens, self.device))
+        return evaluate(self.dev_tags, predicted, self.tag_scheme, known_labels=self.encoder.tags.itos)
+
+    def _save_best(self, first: bool) -> None:
+        if first:
+            checkpoint.save_checkpoint(self.output_dir, self.info, self.model.state_dict())
+        else:
+            checkpoint.save_weights(self.output_dir, self.model.state_dict())
+
+    def _summary(self) -> dict:
+        return {
+            "train_sentences": len(self.train_sentences),
+            "train_tokens": sum(len(s) for s in self.train_sentences),
+            "dev_sentences": len(self.dev_sentences),
+            "data_scheme": self.data_scheme,
+            "tag_scheme": self.tag_scheme,
+            "tags": len(self.encoder.tags),
+            "words": len(self.encoder.words),
+            "chars": len(self.encoder.chars),
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "device": str(self.device),
+            "threads": self.threads,
+            "metric": self.metric,
+            "output_dir": str(self.output_dir),
+        }
+
+
+def split_long_sentences(sentences: list[Sentence], max_tokens: int = MAX_SEGMENT_TOKENS) -> list[Sentence]:
+    """Sentences longer than ``max_tokens`` cut into consecutive pieces, to bound memory."""
+    pieces = []
+    for sentence in sentences:
+        if len(sentence) <= max_tokens:
+            pieces.append(sentence)
+            continue
+        for start in range(0, len(sentence), max_tokens):
+            pieces.append(
+                Sentence(
+                    tokens=sentence.tokens[start : start + max_tokens],
+                    tags=sentence.tags[start : start + max_tokens] if sentence.tags is not None else None,
+                    line=sentence.line + start,
+                )
+            )
+    return pieces
 
 
 def _describe(scheme: str) -> str:
     return "plain tags (no spans)" if scheme == "plain" else f"span tags ({scheme})"
 
 
+def _config_from_json(text: str) -> TrainingConfig:
+    data = json.loads(text)
+    data["model"] = ModelConfig(**data["model"])
+    return TrainingConfig(**data)
+
+
+def _fingerprint(train_sentences: list[Sentence], dev_sentences: list[Sentence]) -> str:
+    """A hash of the training and dev tokens and tags: a resumed run must see the same data."""
+    digest = hashlib.sha256()
+    for sentences in (train_sentences, dev_sentences):
+        for sentence in sentences:
+            digest.update("\x1f".join(sentence.tokens).encode("utf-8", "surrogatepass"))
+            digest.update("\x1e".join(sentence.tags or ()).encode("utf-8", "surrogatepass"))
+        digest.update(b"\x1d")
+    return digest.hexdigest()
+
+
 def _prepare_output_dir(output_dir: Path, overwrite: bool) -> None:
     """Fail before training, not after it: an existing model, or a directory we cannot write."""
     if output_dir.exists() and not output_dir.is_dir():
         raise InputError("exists and is not a directory", output_dir)
+    if (output_dir / checkpoint.RESUME_FILE).exists() and not overwrite:
+        raise InputError(
+            "holds an unfinished run; pass --resume to continue it or --overwrite to start again", output_dir
+        )
     if (output_dir / checkpoint.CONFIG_FILE).exists() and not overwrite:
         raise InputError("already holds a model; pass --overwrite to replace it", output_dir)
     try:
@@ -259,14 +451,31 @@ def _prepare_output_dir(output_dir: Path, overwrite: bool) -> None:
         raise InputError(f"cannot write the model here: {error.strerror}", output_dir) from None
 
 
-def _save(output_dir: Path, model: BiLstmCrf, info: checkpoint.CheckpointInfo, first: bool) -> None:
-    if first:
-        # config.json marks a complete checkpoint: remove an old one first, write it last.
-        (output_dir / checkpoint.CONFIG_FILE).unlink(missing_ok=True)
-        checkpoint.save_weights(output_dir, model.state_dict())
-        checkpoint.save_info(output_dir, info)
-    else:
-        checkpoint.save_weights(output_dir, model.state_dict())
+def _check_free_space(output_dir: Path, needed: int) -> None:
+    free = shutil.disk_usage(output_dir).free
+    if free < needed:
+        raise InputError(
+            f"not enough disk space: {free / 1e6:.1f} MB free, checkpoints need about {needed / 1e6:.1f} MB",
+            output_dir,
+        )
+
+
+@contextlib.contextmanager
+def _signals_interrupt_training():
+    """Turn SIGINT and SIGTERM into :class:`TrainingInterrupted` while training (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise TrainingInterrupted(signum)
+
+    previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _make_optimizer(model: BiLstmCrf, config: TrainingConfig) -> torch.optim.Optimizer:
@@ -288,40 +497,11 @@ def _singleton_mask(sentences: list[Sentence], encoder: Encoder) -> torch.Tensor
     """``(num_words,)`` bool: words seen exactly once in training (candidates for word dropout)."""
     counts = torch.zeros(len(encoder.words), dtype=torch.long)
     for sentence in sentences:
-        counts.index_add_(
-            0, torch.tensor([encoder.word_id(t) for t in sentence.tokens]), torch.ones(len(sentence), dtype=torch.long)
-        )
+        ids = torch.tensor([encoder.word_id(t) for t in sentence.tokens])
+        counts.index_add_(0, ids, torch.ones(len(sentence), dtype=torch.long))
     singles = counts == 1
     singles[:2] = False  # padding and unknown
     return singles
-
-
-def _train_epoch(model, encoder, sentences, tags, optimizer, config, singletons, rng, device, epoch, reporter):
-    model.train()
-    batches = make_batches([len(s) for s in sentences], config.batch_size, rng)
-    reporter.epoch_started(epoch, config.max_epochs, len(sentences))
-    total_loss, started = 0.0, time.perf_counter()
-    for indices in batches:
-        batch = encoder.encode([sentences[i].tokens for i in indices], [tags[i] for i in indices], device=device)
-        if config.word_dropout > 0:
-            drop = singletons[batch.word_ids] & (torch.rand(batch.word_ids.shape, device=device) < config.word_dropout)
-            batch.word_ids = batch.word_ids.masked_fill(drop, 1)
-        optimizer.zero_grad(set_to_none=True)
-        loss = model.loss(batch)
-        loss.backward()
-        if config.clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-        optimizer.step()
-        batch_loss = loss.item()
-        total_loss += batch_loss * len(indices)
-        reporter.batch_finished(len(indices), batch_loss)
-    seconds = time.perf_counter() - started
-    return total_loss / max(1, len(sentences)), seconds
-
-
-def _evaluate_dev(model, encoder, sentences, gold_tags, tag_scheme, device) -> EvaluationReport:
-    predicted = list(predict_tags(model, encoder, (s.tokens for s in sentences), device))
-    return evaluate(gold_tags, predicted, tag_scheme, known_labels=encoder.tags.itos)
 
 
 def _dev_summary(report: EvaluationReport) -> dict:
@@ -340,3 +520,11 @@ def _append_jsonl(path: Path, record: dict) -> None:
         stream.write(json.dumps(record) + "\n")
         stream.flush()
         os.fsync(stream.fileno())
+
+
+def _truncate_metrics(path: Path, epochs: int) -> None:
+    """Keep the first ``epochs`` records of ``metrics.jsonl`` (a later one may predate a kill)."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()][:epochs]
+    atomic_write(path, "".join(line + "\n" for line in kept).encode("utf-8"))

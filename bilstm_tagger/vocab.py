@@ -36,7 +36,6 @@ class Vocabulary:
                 seen.add(item)
                 self.itos.append(item)
         self.stoi: dict[str, int] = {item: index for index, item in enumerate(self.itos)}
-        self.has_specials = specials
 
     def __len__(self) -> int:
         return len(self.itos)
@@ -44,20 +43,10 @@ class Vocabulary:
     def __contains__(self, item: str) -> bool:
         return item in self.stoi
 
-    def id(self, item: str) -> int:
-        """The id of ``item``; the unknown id for items never seen (vocabularies with specials)."""
-        found = self.stoi.get(item)
-        if found is not None:
-            return found
-        if self.has_specials:
-            return 1
-        raise KeyError(item)
 
-
-def word_lookup_keys(word: str) -> tuple[str, str, str]:
-    """The forms under which a word is looked up, in order: exact, lowercase, digits as 0."""
-    lower = word.lower()
-    return word, lower, _DIGITS.sub("0", lower)
+def normalise_word(word: str) -> str:
+    """The vocabulary's form of a word: digits as 0, so that "1996" and "2003" share "0000"."""
+    return _DIGITS.sub("0", word)
 
 
 @dataclass
@@ -80,10 +69,6 @@ class Batch:
     lengths: torch.Tensor
     tag_ids: torch.Tensor | None = None
 
-    @property
-    def size(self) -> int:
-        return int(self.lengths.numel())
-
 
 class Encoder:
     """Turns sentences into :class:`Batch` tensors with the word, character and tag vocabularies."""
@@ -95,11 +80,11 @@ class Encoder:
         self._word_id_cache: dict[str, int] = {}
 
     @classmethod
-    def build(cls, sentences: Iterable[tuple[Sequence[str], Sequence[str]]], min_word_count: int = 1) -> Encoder:
+    def build(cls, sentences: Iterable[tuple[Sequence[str], Sequence[str]]]) -> Encoder:
         """Vocabularies from training ``(tokens, tags)`` pairs.
 
-        Words are kept as written (the lookup falls back to lowercase and digit-normalised forms);
-        words seen fewer than ``min_word_count`` times are left out. Tags are sorted, ``O`` first.
+        Words are kept with their case, digits as 0 (:func:`normalise_word`); characters as they
+        are. Tags are sorted, ``O`` first.
         """
         word_counts: Counter[str] = Counter()
         char_counts: Counter[str] = Counter()
@@ -110,7 +95,7 @@ class Encoder:
         for word, count in word_counts.items():
             for char in word[:MAX_WORD_CHARS]:
                 char_counts[char] += count
-        words = Vocabulary(sorted(w for w, c in word_counts.items() if c >= min_word_count))
+        words = Vocabulary(sorted({normalise_word(word) for word in word_counts}))
         chars = Vocabulary(sorted(char_counts))
         tags = Vocabulary(sorted(tag_set, key=lambda tag: (tag != "O", tag)), specials=False)
         return cls(words, chars, tags)
@@ -125,17 +110,13 @@ class Encoder:
         return cls(words, chars, Vocabulary(data["tags"], specials=False))
 
     def word_id(self, word: str) -> int:
-        """Exact form first, then lowercase, then lowercase with digits as 0; else unknown."""
+        """The word's id (digits as 0), else its lowercase form's, else the unknown word's (1)."""
         cached = self._word_id_cache.get(word)
         if cached is not None:
             return cached
-        found = 1
-        for key in word_lookup_keys(word):
-            index = self.words.stoi.get(key)
-            if index is not None:
-                found = index
-                break
-        if len(self._word_id_cache) < 1_000_000:  # bound the memory of long tagging streams
+        normalised = normalise_word(word)
+        found = self.words.stoi.get(normalised) or self.words.stoi.get(normalised.lower()) or 1  # 0 is padding
+        if len(self._word_id_cache) < 200_000:  # bound the memory of long tagging streams
             self._word_id_cache[word] = found
         return found
 

@@ -16,8 +16,7 @@ def saved_model(tiny_model, tmp_path):
     info = checkpoint.CheckpointInfo(
         model=model.config.to_json(), vocab=encoder.to_json(), tag_scheme="iobes", data_scheme="iob1"
     )
-    checkpoint.save_weights(tmp_path, model.state_dict())
-    checkpoint.save_info(tmp_path, info)
+    checkpoint.save_checkpoint(tmp_path, info, model.state_dict())
     return tmp_path
 
 
@@ -70,7 +69,7 @@ def test_truncated_and_corrupted_files_are_input_errors(saved_model):
     weights = saved_model / "model.pt"
     data = weights.read_bytes()
     weights.write_bytes(data[: len(data) // 2])
-    assert load_error(saved_model).startswith(f"{weights}: cannot read weights")
+    assert load_error(saved_model).startswith(f"{weights}: cannot read: truncated or corrupted")
     weights.write_bytes(data)
     config = saved_model / "config.json"
     config.write_text(config.read_text()[:40])

@@ -7,6 +7,9 @@ import subprocess
 import sys
 
 import pytest
+
+from bilstm_tagger import __version__
+
 from conftest import DATA
 
 TRAIN, DEV, TEST = DATA / "ner" / "train.txt", DATA / "ner" / "dev.txt", DATA / "ner" / "test.txt"
@@ -128,27 +131,51 @@ def test_tag_gives_one_record_per_input_line_in_order(model_dir, tmp_path):
     assert [json.loads(r)["tokens"] for r in conll_input.splitlines()] == [s.tokens for s in read_corpus(TEST)]
 
 
-def test_tag_streams_output_before_the_input_ends(model_dir):
+def test_tag_answers_each_line_of_a_slow_pipe_before_the_next_arrives(model_dir):
+    """A program that writes a line and waits for its answer must get it, at the default batch size."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "bilstm_tagger", "tag", str(model_dir), "--format", "jsonl", "--batch-size", "2"],
+        [sys.executable, "-m", "bilstm_tagger", "tag", str(model_dir), "--format", "jsonl"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        process.stdin.write("Anna Berg lives in Oslo .\n" * 20)
-        process.stdin.flush()
-        ready, _, _ = select.select([process.stdout], [], [], 120)
-        assert ready, "no output while standard input was still open"
-        assert json.loads(process.stdout.readline())["tokens"][-2] == "Oslo"
-        process.stdin.write("last line\n")
+        for line in ["Anna Berg lives in Oslo .", "", "Tom works for Nordbank ."]:
+            process.stdin.write(line + "\n")
+            process.stdin.flush()
+            ready, _, _ = select.select([process.stdout], [], [], 120)
+            assert ready, f"no answer to {line!r} while standard input was still open"
+            assert json.loads(process.stdout.readline())["tokens"] == line.split()
         process.stdin.close()
-        rest = [json.loads(line)["tokens"] for line in process.stdout.read().splitlines()]
-        assert len(rest) == 20 and rest[-1] == ["last", "line"]
+        assert process.stdout.read() == ""
         assert process.wait(timeout=60) == 0
     finally:
         process.kill()
+
+
+def test_lines_before_a_bad_line_are_tagged_before_the_error(model_dir):
+    result = subprocess.run(
+        [sys.executable, "-m", "bilstm_tagger", "tag", str(model_dir), "-f", "jsonl"],
+        input=b"Anna lives in Oslo\nTom sings\n\xff\n",
+        capture_output=True,
+        timeout=120,
+    )
+    tokens = [json.loads(line)["tokens"] for line in result.stdout.decode().splitlines()]
+    assert tokens == [["Anna", "lives", "in", "Oslo"], ["Tom", "sings"]]
+    assert result.returncode == 2
+    assert result.stderr.decode().strip() == "<stdin>:3: invalid UTF-8 (byte 1 of the line); is this a binary file?"
+
+
+def test_usage_errors_are_one_line_with_exit_code_2(model_dir):
+    for args, message in [
+        (["train", TRAIN], "tagger train: Missing option '--dev'"),
+        (["tag", model_dir, "--batch-size", "0"], "tagger tag: Invalid value for '--batch-size'"),
+        (["tag", model_dir, "--format", "xml"], "tagger tag: Invalid value for '--format'"),
+        (["evaluate", model_dir], "tagger evaluate: Missing argument 'TEST_FILE'"),
+        (["train", TRAIN, "--dev", DEV, "-o", "/tmp/never", "--momentum", "2"], "momentum must be in [0, 1)"),
+    ]:
+        assert_one_line_error(tagger(*args, check=False), message)
 
 
 @pytest.fixture
@@ -197,14 +224,22 @@ def test_bad_model_directories_are_one_line_errors(tmp_path, model_dir):
         (broken / name).write_bytes((model_dir / name).read_bytes())
     (broken / "model.pt").write_bytes((model_dir / "model.pt").read_bytes()[:1000])
     assert_one_line_error(
-        tagger("tag", broken, input="a\n", check=False), f"{broken / 'model.pt'}: cannot read weights"
+        tagger("tag", broken, input="a\n", check=False), f"{broken / 'model.pt'}: cannot read: truncated or corrupted"
     )
 
 
 def test_version_and_help():
-    assert tagger("--version").stdout.strip().startswith("bilstm-tagger ")
-    for command in ("train", "evaluate", "tag"):
-        assert "default" in tagger(command, "--help").stdout
+    assert tagger("--version").stdout.strip() == f"bilstm-tagger {__version__}"
+    train_help = tagger("train", "--help").stdout
+    for option, default in [
+        ("--batch-size", "10"),
+        ("--max-epochs", "50"),
+        ("--hidden-size", "200"),
+        ("--dropout", "0.5"),
+    ]:
+        assert option in train_help and f"[default: {default}]" in train_help
+    assert "[default: conll]" in tagger("tag", "--help").stdout
+    assert "--output-predictions" in tagger("evaluate", "--help").stdout
     code = (
         "import sys\nfrom bilstm_tagger import cli\nsys.argv = ['tagger', 'train', '--help']\n"
         "try:\n    cli.main()\nexcept SystemExit:\n    pass\nassert 'torch' not in sys.modules, 'torch imported'\n"

@@ -1,8 +1,12 @@
 """Readers: CoNLL and CoNLL-U layouts, and every malformed input ending in FILE:LINE errors."""
 
-import pytest
+import io
 
-from bilstm_tagger.corpus import detect_format, read_corpus, write_predictions
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bilstm_tagger.corpus import detect_format, iter_lines, iter_text_sentences, read_corpus, write_predictions
 from bilstm_tagger.errors import InputError
 
 CONLL = """-DOCSTART- -X- -X- O
@@ -163,3 +167,69 @@ def test_conllu_predictions_keep_comments_and_ranges(tmp_path):
     assert lines[3].endswith("\t_") and lines[3].startswith("2-3\t")
     assert lines[4].endswith("\tAUX")
     assert lines[6].startswith("3.1\t") and lines[6].endswith("\t_")
+
+
+def test_a_byte_order_mark_is_ignored(tmp_path):
+    (sentence,) = read_corpus(write(tmp_path, b"\xef\xbb\xbf" + CONLLU.encode(), "bom.conllu"))
+    assert sentence.tokens[0] == "We"
+    sentences = read_corpus(write(tmp_path, b"\xef\xbb\xbf" + CONLL.encode()))
+    assert sentences[0].tokens == ["Anna", "Berg", "sings"]
+
+
+def test_predictions_of_tab_separated_files_are_space_separated_for_conlleval(tmp_path):
+    sentences = read_corpus(write(tmp_path, "Anna\tNNP  I-PER\nsings\tVBZ\tO\n"))
+    output = tmp_path / "predictions.txt"
+    write_predictions(output, sentences, [["I-PER", "O"]], "conll")
+    assert output.read_text().splitlines() == ["Anna NNP I-PER I-PER", "sings VBZ O O", ""]
+
+
+# Property-based: any corpus we can write, we read back; any bytes give sentences or an InputError.
+tokens = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\ufeff").filter(
+        lambda char: not char.isspace()
+    ),
+    min_size=1,
+    max_size=12,
+).filter(lambda token: not token.startswith(("-DOCSTART-", "#")))
+tags = st.sampled_from(["O", "I-PER", "B-PER", "I-LOC", "NOUN", "VERB"])
+sentences = st.lists(st.lists(st.tuples(tokens, tags, tags), min_size=1, max_size=8), min_size=1, max_size=6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(sentences, st.sampled_from([" ", "\t", "  ", " \t"]), st.sampled_from(["\n", "\r\n"]), st.booleans())
+def test_conll_round_trip(tmp_path_factory, corpus, separator, newline, final_newline):
+    text = (newline * 2).join(newline.join(separator.join(columns) for columns in sentence) for sentence in corpus) + (
+        newline if final_newline else ""
+    )
+    path = tmp_path_factory.mktemp("round-trip") / "corpus.txt"
+    path.write_bytes(text.encode("utf-8"))
+    read = read_corpus(path, corpus_format="conll")
+    assert [s.tokens for s in read] == [[token for token, _, _ in sentence] for sentence in corpus]
+    assert [s.tags for s in read] == [[tag for _, _, tag in sentence] for sentence in corpus]
+    assert [s.tags for s in read_corpus(path, corpus_format="conll", tag_column=1)] == [
+        [tag for _, tag, _ in sentence] for sentence in corpus
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400), st.sampled_from(["auto", "conll", "conllu"]))
+def test_any_bytes_give_sentences_or_an_input_error(tmp_path_factory, data, corpus_format):
+    path = tmp_path_factory.mktemp("fuzz") / "corpus.txt"
+    path.write_bytes(data)
+    try:
+        read = read_corpus(path, corpus_format=corpus_format)
+    except InputError as error:
+        assert str(error).startswith(f"{path}:")
+        assert "\n" not in str(error)
+    else:
+        assert read and all(s.tokens and len(s.tokens) == len(s.tags) for s in read)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_text_input_gives_one_sentence_per_line(text):
+    lines = list(iter_lines(io.BytesIO(text.encode("utf-8", "surrogatepass")), "<text>", "replace"))
+    assert [s.tokens for s in iter_text_sentences(lines)] == [line.split() for _, line in lines]
+    assert len(lines) == text.encode("utf-8", "surrogatepass").count(b"\n") + (
+        0 if text.endswith("\n") or not text else 1
+    )

@@ -1,0 +1,141 @@
+"""Never trust input: every line gets its record, whatever it holds, in bounded memory."""
+
+import io
+import json
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from bilstm_tagger import Tagger
+from bilstm_tagger.corpus import read_corpus
+from bilstm_tagger.errors import InputError
+from bilstm_tagger.model import ModelConfig
+from bilstm_tagger.tagging import MAX_SEGMENT_TOKENS
+from bilstm_tagger.training import TrainingConfig, train
+
+from conftest import DATA
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("hostile") / "model"
+    config = TrainingConfig(model=ModelConfig(word_dim=16, hidden_size=16, char_filters=10), max_epochs=2)
+    train(read_corpus(DATA / "ner" / "train.txt"), read_corpus(DATA / "ner" / "dev.txt"), directory, config)
+    return directory
+
+
+def tag_bytes(model_dir, data: bytes, **options):
+    output = io.StringIO()
+    written = Tagger.load(model_dir).tag_file(io.BytesIO(data), "<test>", output, output_format="jsonl", **options)
+    records = [json.loads(line) for line in output.getvalue().splitlines()]
+    assert written == len(records)
+    return records
+
+
+HOSTILE_LINES = [
+    "",
+    "   ",
+    "\t \t",
+    "Anna\tBerg  lives \t in Oslo",
+    "control \x01\x02 chars \x1b[31mred\x1b[0m \x7f",
+    "emoji 😀 🇩🇪 and non-BMP 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𠜎",
+    "a " + "x" * 10_000 + " word",
+    "<pad> <unk> -DOCSTART- [ ] { }",
+    " ".join(["Oslo"] * 100_000),
+]
+
+
+def test_every_hostile_line_gets_exactly_one_record_in_order(model_dir):
+    data = "\r\n".join(HOSTILE_LINES).encode("utf-8")  # CRLF, and no final newline
+    records = tag_bytes(model_dir, data)
+    assert [record["tokens"] for record in records] == [line.split() for line in HOSTILE_LINES]
+    assert all(len(record["tags"]) == len(record["tokens"]) for record in records)
+    assert len(records[-1]["tags"]) == 100_000 > MAX_SEGMENT_TOKENS
+
+
+def test_invalid_utf8_stops_after_the_good_lines_or_is_replaced(model_dir):
+    data = b"Anna lives in Oslo\nbad \xff\xfe byte\nlast line\n"
+    output = io.StringIO()
+    with pytest.raises(InputError, match=r"^<test>:2: invalid UTF-8"):
+        Tagger.load(model_dir).tag_file(io.BytesIO(data), "<test>", output, output_format="jsonl")
+    assert [json.loads(line)["tokens"] for line in output.getvalue().splitlines()] == [["Anna", "lives", "in", "Oslo"]]
+    records = tag_bytes(model_dir, data, encoding_errors="replace")
+    assert [r["tokens"] for r in records][1] == ["bad", "\ufffd\ufffd", "byte"]
+    assert len(records) == 3
+
+
+def test_binary_input_is_an_input_error(model_dir):
+    with pytest.raises(InputError, match="^<test>:1: "):
+        tag_bytes(model_dir, bytes(range(256)))
+
+
+def test_empty_input_gives_no_records(model_dir):
+    assert tag_bytes(model_dir, b"") == []
+
+
+def test_one_million_lines_give_one_million_records_in_bounded_memory(model_dir, tmp_path):
+    words = ["Anna", "Berg", "lives", "in", "Oslo", ".", "the", "bank", "said"]
+    lines = [" ".join(words[(i * 7 + k) % len(words)] for k in range(i % 4)) for i in range(1_000_000)]
+    source = tmp_path / "million.txt"
+    source.write_text("\n".join(lines) + "\n")
+    output = tmp_path / "tagged.jsonl"
+    # A fresh parent whose only child is the tagger, so that the child's peak memory is its own.
+    measure = (
+        "import resource, subprocess, sys\n"
+        "with open(sys.argv[1], 'wb') as out:\n"
+        "    subprocess.run(sys.argv[2:], stdout=out, check=True)\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    command = [sys.executable, "-m", "bilstm_tagger", "tag", str(model_dir), "--input", str(source), "-f", "jsonl"]
+    result = subprocess.run(
+        [sys.executable, "-c", measure, str(output), *command], capture_output=True, text=True, check=True, timeout=600
+    )
+    peak_megabytes = int(result.stdout) / 1024
+    assert peak_megabytes < 600, f"peak memory {peak_megabytes:.0f} MB"
+    count = 0
+    with open(output, encoding="utf-8") as records:
+        for count, (line, record) in enumerate(zip(lines, records), start=1):
+            if count % 9973 == 0 or count < 100:  # spot checks: JSON parsing a million lines takes a while
+                assert json.loads(record)["tokens"] == line.split()
+    assert count == 1_000_000
+    assert sum(1 for _ in open(output, encoding="utf-8")) == 1_000_000
+
+
+def test_a_closed_output_pipe_ends_quietly(model_dir):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bilstm_tagger", "tag", str(model_dir), "-f", "inline"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+    def feed():
+        try:
+            process.stdin.write(b"Anna lives in Oslo\n" * 50_000)
+            process.stdin.close()
+        except BrokenPipeError:
+            pass  # the tagger is gone: that is the point
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    process.stdout.readline()
+    process.stdout.close()  # like `| head -1`
+    assert process.wait(timeout=120) == 141
+    writer.join()
+    assert process.stderr.read() == b""
+
+
+def test_evaluate_counts_labels_never_seen_in_training_as_errors(model_dir, tmp_path):
+    test_file = tmp_path / "new-labels.txt"
+    test_file.write_text("Anna NNP I-NP I-PER\nsang VBD I-VP O\nat IN I-PP O\nWoodstock NNP I-NP I-EVENT\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "bilstm_tagger", "evaluate", str(model_dir), str(test_file), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    report = json.loads(result.stdout)
+    assert report["unknown_labels"] == ["EVENT"]
+    assert report["recall"] <= 50.0
