@@ -17,7 +17,7 @@ TRAIN_ARGS ?= --max-epochs 50 --patience 10
 
 DEMO_SENTENCE ?= Maria Lopez , chief executive of Nordwind Bank , said in Berlin on Monday that profits rose 5 percent .
 
-.PHONY: help install test demo train evaluate lint clean
+.PHONY: help install test demo train evaluate bench bench-speed lint clean
 
 help:
 	@echo "make install   install torch $(TORCH_VERSION) (CPU), then this package with its dev extras"
@@ -25,6 +25,7 @@ help:
 	@echo "make demo      train on the bundled sample corpus, evaluate, tag a sentence"
 	@echo "make train     TRAIN=... DEV=... MODEL=... [TRAIN_ARGS=...]"
 	@echo "make evaluate  MODEL=... TEST=... [MIN_SCORE=...]: non-zero exit below MIN_SCORE"
+	@echo "make bench     the benchmarks under benchmarks/ (needs ../shared/data; run it alone)"
 	@echo "make lint      ruff"
 	@echo "make clean     remove build files and trained models"
 
@@ -48,9 +49,14 @@ train:
 evaluate:
 	$(TAGGER) evaluate $(MODEL) $(TEST) --min-score $(MIN_SCORE)
 
+bench: bench-speed
+
+bench-speed:
+	$(PYTHON) benchmarks/speed.py
+
 lint:
-	$(PYTHON) -m ruff check bilstm_tagger tests
-	$(PYTHON) -m ruff format --check bilstm_tagger tests
+	$(PYTHON) -m ruff check bilstm_tagger tests benchmarks
+	$(PYTHON) -m ruff format --check bilstm_tagger tests benchmarks
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache

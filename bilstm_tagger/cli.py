@@ -28,6 +28,7 @@ app = typer.Typer(
 )
 
 DATA, MODEL, OPTIMISATION, RUN = "Data", "Model", "Optimisation", "Run"
+TAG_BATCH_SIZE = 256  # bilstm_tagger.tagging.TAG_BATCH_SIZE; not imported, to keep torch out of --help
 
 FormatOption = Annotated[
     Literal["auto", "conll", "conllu"],
@@ -318,7 +319,7 @@ def evaluate(
     word_column: WordColumnOption = None,
     tag_column: TagColumnOption = None,
     encoding_errors: EncodingErrorsOption = "strict",
-    batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.", rich_help_panel=RUN)] = 128,
+    batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.", rich_help_panel=RUN)] = TAG_BATCH_SIZE,
     threads: ThreadsOption = 0,
     device: DeviceOption = "cpu",
 ) -> None:
@@ -385,7 +386,7 @@ def tag(
     ] = "text",
     word_column: WordColumnOption = None,
     encoding_errors: EncodingErrorsOption = "strict",
-    batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.", rich_help_panel=RUN)] = 128,
+    batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.", rich_help_panel=RUN)] = TAG_BATCH_SIZE,
     threads: ThreadsOption = 0,
     device: DeviceOption = "cpu",
 ) -> None:

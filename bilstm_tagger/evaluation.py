@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from .errors import InputError
 from .schemes import convert, detect_scheme, split_tag
+from .tagging import TAG_BATCH_SIZE
 
 if TYPE_CHECKING:
     from .corpus import Sentence
@@ -90,7 +91,7 @@ def evaluate(
 
 
 def evaluate_tagger(
-    tagger: Tagger, sentences: list[Sentence], name: str | os.PathLike, batch_size: int = 128
+    tagger: Tagger, sentences: list[Sentence], name: str | os.PathLike, batch_size: int = TAG_BATCH_SIZE
 ) -> tuple[EvaluationReport, list[list[str]]]:
     """Tag labelled ``sentences`` and score the result.
 

@@ -78,6 +78,7 @@ class Encoder:
         self.chars = chars
         self.tags = tags
         self._word_id_cache: dict[str, int] = {}
+        self._char_ids_cache: dict[str, list[int]] = {}
 
     @classmethod
     def build(cls, sentences: Iterable[tuple[Sequence[str], Sequence[str]]]) -> Encoder:
@@ -131,31 +132,48 @@ class Encoder:
 
         lengths = [len(tokens) for tokens in sentences]
         batch_size, max_length = len(sentences), max(lengths)
-        word_ids = torch.zeros(batch_size, max_length, dtype=torch.long)
-        char_index = torch.zeros(batch_size, max_length, dtype=torch.long)
+        word_id, char_ids_of = self.word_id, self.char_ids
+        # Flat Python lists first, then one tensor each: far cheaper than nested lists or a tensor per row.
+        word_ids: list[int] = []
+        char_index: list[int] = []
         distinct: dict[str, int] = {}
-        for row, tokens in enumerate(sentences):
-            length = len(tokens)
-            word_ids[row, :length] = torch.tensor([self.word_id(token) for token in tokens])
-            char_index[row, :length] = torch.tensor([distinct.setdefault(token, len(distinct)) for token in tokens])
-        char_ids = torch.zeros(len(distinct), min(MAX_WORD_CHARS, max(map(len, distinct))), dtype=torch.long)
-        char_stoi = self.chars.stoi
-        for word, row in distinct.items():
-            ids = [char_stoi.get(char, 1) for char in word[:MAX_WORD_CHARS]]
-            char_ids[row, : len(ids)] = torch.tensor(ids)
+        for tokens in sentences:
+            padding = [0] * (max_length - len(tokens))
+            word_ids += [word_id(token) for token in tokens]
+            word_ids += padding
+            char_index += [distinct.setdefault(token, len(distinct)) for token in tokens]
+            char_index += padding
+        char_length = min(MAX_WORD_CHARS, max(map(len, distinct)))
+        char_ids: list[int] = []
+        for word in distinct:
+            ids = char_ids_of(word)
+            char_ids += ids
+            char_ids += [0] * (char_length - len(ids))
         length_tensor = torch.tensor(lengths)
         mask = torch.arange(max_length)[None, :] < length_tensor[:, None]
         tag_ids = None
         if tags is not None:
-            tag_ids = torch.zeros(batch_size, max_length, dtype=torch.long)
-            for row, sentence_tags in enumerate(tags):
-                tag_ids[row, : len(sentence_tags)] = torch.tensor([self.tags.stoi[tag] for tag in sentence_tags])
-            tag_ids = tag_ids.to(device)
+            tag_stoi = self.tags.stoi
+            flat_tags = []
+            for row in tags:
+                flat_tags += [tag_stoi[tag] for tag in row]
+                flat_tags += [0] * (max_length - len(row))
+            tag_ids = torch.tensor(flat_tags).view(batch_size, max_length).to(device)
         return Batch(
-            word_ids=word_ids.to(device),
-            char_ids=char_ids.to(device),
-            char_index=char_index.to(device),
+            word_ids=torch.tensor(word_ids).view(batch_size, max_length).to(device),
+            char_ids=torch.tensor(char_ids).view(len(distinct), char_length).to(device),
+            char_index=torch.tensor(char_index).view(batch_size, max_length).to(device),
             mask=mask.to(device),
             lengths=length_tensor,
             tag_ids=tag_ids,
         )
+
+    def char_ids(self, word: str) -> list[int]:
+        """The character ids of a word's first ``MAX_WORD_CHARS`` characters (1 for unknown ones)."""
+        cached = self._char_ids_cache.get(word)
+        if cached is None:
+            stoi = self.chars.stoi
+            cached = [stoi.get(char, 1) for char in word[:MAX_WORD_CHARS]]
+            if len(self._char_ids_cache) < 200_000:  # bounded, like the word id cache
+                self._char_ids_cache[word] = cached
+        return cached

@@ -228,6 +228,12 @@ def test_bad_model_directories_are_one_line_errors(tmp_path, model_dir):
     )
 
 
+def test_the_cli_default_tagging_batch_size_is_the_library_one():
+    from bilstm_tagger import cli, tagging
+
+    assert cli.TAG_BATCH_SIZE == tagging.TAG_BATCH_SIZE
+
+
 def test_version_and_help():
     assert tagger("--version").stdout.strip() == f"bilstm-tagger {__version__}"
     train_help = tagger("train", "--help").stdout

@@ -102,3 +102,45 @@ def test_constraints_survive_optimiser_steps():
     crf.decode(emissions, mask)  # re-applies the constraints
     assert crf.transitions[0, 2].item() == -10_000.0  # O → I-PER
     assert crf.start_transitions[2].item() == -10_000.0  # sentence starting with I-PER
+
+
+def test_fast_crf_steps_equal_torchcrf_on_random_batches():
+    """The vectorised gold-path score and Viterbi give torchcrf's own results."""
+    from torchcrf import CRF
+
+    torch.manual_seed(5)
+    for num_tags, batch_size, steps in [(5, 7, 9), (17, 30, 40), (3, 1, 1)]:
+        crf = ConstrainedCRF(num_tags)
+        with torch.no_grad():
+            for parameter in crf.parameters():
+                parameter.normal_()
+        emissions = torch.randn(steps, batch_size, num_tags) * 2
+        lengths = torch.randint(1, steps + 1, (batch_size,))
+        lengths[0] = steps
+        mask = torch.arange(steps)[:, None] < lengths[None, :]
+        tags = torch.randint(0, num_tags, (steps, batch_size))
+        expected = CRF._compute_score(crf, emissions, tags, mask.to(torch.uint8))
+        assert torch.allclose(crf._compute_score(emissions, tags, mask), expected, atol=1e-4)
+        assert crf._viterbi_decode(emissions, mask) == CRF._viterbi_decode(crf, emissions, mask)
+
+
+def test_log_partition_and_its_gradient_equal_torchcrf_and_gradcheck():
+    from torchcrf import CRF
+
+    from bilstm_tagger.model import _LogPartition
+
+    torch.manual_seed(9)
+    steps, batch_size, num_tags = 6, 4, 5
+    crf = ConstrainedCRF(num_tags).double()
+    emissions = torch.randn(steps, batch_size, num_tags, dtype=torch.double, requires_grad=True)
+    mask = torch.arange(steps)[:, None] < torch.tensor([6, 3, 1, 5])[None, :]
+    ours = crf._compute_normalizer(emissions, mask)
+    reference = CRF._compute_normalizer(crf, emissions, mask)
+    assert torch.allclose(ours, reference)
+    weights = torch.randn(batch_size, dtype=torch.double)
+    grads = torch.autograd.grad((ours * weights).sum(), [emissions, *crf.parameters()])
+    expected = torch.autograd.grad((reference * weights).sum(), [emissions, *crf.parameters()])
+    for got, want in zip(grads, expected):
+        assert torch.allclose(got, want, atol=1e-8)
+    inputs = (emissions, mask, crf.start_transitions, crf.transitions, crf.end_transitions)
+    assert torch.autograd.gradcheck(_LogPartition.apply, inputs)
