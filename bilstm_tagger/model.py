@@ -256,6 +256,9 @@ class BiLstmCrf(nn.Module):
         config: the sizes (:class:`ModelConfig`).
         num_words, num_chars, num_tags: vocabulary sizes, padding and unknown ids included.
         allowed_transitions: the CRF's permitted transitions (see :class:`ConstrainedCRF`).
+        num_extra_words: pretrained words that never occur in the training data. Their vectors
+            (``extra_word_vectors``, ``(num_extra_words, word_dim)``, float16) are not trained and
+            are saved apart from the weights; word ids from ``num_words`` on select them.
     """
 
     def __init__(
@@ -265,10 +268,14 @@ class BiLstmCrf(nn.Module):
         num_chars: int,
         num_tags: int,
         allowed_transitions: list[tuple[int, int]] | None = None,
+        num_extra_words: int = 0,
     ):
         super().__init__()
         self.config = config
         self.word_embedding = nn.Embedding(num_words, config.word_dim, padding_idx=0)
+        self.register_buffer(
+            "extra_word_vectors", torch.zeros(num_extra_words, config.word_dim, dtype=torch.float16), persistent=False
+        )
         self.char_cnn = CharCNN(num_chars, config.char_dim, config.char_filters, config.char_window, config.dropout)
         self.dropout = nn.Dropout(config.dropout)
         self.lstm = nn.LSTM(
@@ -291,9 +298,19 @@ class BiLstmCrf(nn.Module):
             with torch.no_grad():
                 embedding.weight[0].zero_()
 
+    def embed_words(self, word_ids: torch.Tensor) -> torch.Tensor:
+        """``(B, T)`` word ids → ``(B, T, word_dim)``: trained embeddings, or frozen pretrained vectors."""
+        trained_words = self.word_embedding.num_embeddings
+        if self.extra_word_vectors.size(0) == 0:
+            return self.word_embedding(word_ids)
+        is_extra = word_ids >= trained_words
+        trained = self.word_embedding(word_ids.masked_fill(is_extra, 1))
+        extra = self.extra_word_vectors[(word_ids - trained_words).clamp(min=0)].to(trained.dtype)
+        return torch.where(is_extra.unsqueeze(-1), extra, trained)
+
     def emissions(self, batch: Batch) -> torch.Tensor:
         """Tag scores before the CRF: ``(B, T, K)``; rows past a sentence's end are to be masked."""
-        words = self.word_embedding(batch.word_ids)  # (B, T, word_dim)
+        words = self.embed_words(batch.word_ids)  # (B, T, word_dim)
         chars = self.char_cnn(batch.char_ids)[batch.char_index]  # (B, T, char_filters)
         features = self.dropout(torch.cat([words, chars], dim=-1))
         packed = pack_padded_sequence(features, batch.lengths, batch_first=True, enforce_sorted=False)

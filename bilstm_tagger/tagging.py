@@ -150,7 +150,12 @@ class Tagger:
             raise InputError(f"bad model configuration: {error}", os.path.join(path, checkpoint.CONFIG_FILE)) from None
         tags = encoder.tags.itos
         model = BiLstmCrf(
-            config, len(encoder.words), len(encoder.chars), len(tags), allowed_transitions(tags, info.tag_scheme)
+            config,
+            len(encoder.words),
+            len(encoder.chars),
+            len(tags),
+            allowed_transitions(tags, info.tag_scheme),
+            num_extra_words=len(encoder.extra_words),
         )
         state = checkpoint.load_weights(path, device="cpu")
         try:
@@ -160,6 +165,14 @@ class Tagger:
             raise InputError(
                 f"weights do not match {checkpoint.CONFIG_FILE} ({reason})", os.path.join(path, checkpoint.WEIGHTS_FILE)
             ) from None
+        if encoder.extra_words:
+            vectors = checkpoint.load_extra_word_vectors(path)
+            if tuple(vectors.shape) != tuple(model.extra_word_vectors.shape):
+                raise InputError(
+                    f"pretrained vectors of shape {tuple(vectors.shape)} do not match vocab.json",
+                    os.path.join(path, checkpoint.PRETRAINED_FILE),
+                )
+            model.extra_word_vectors = vectors.to(torch.float16)
         return cls(model, encoder, info.tag_scheme, info.data_scheme, resolved, info.corpus)
 
     @property

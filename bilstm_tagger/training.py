@@ -19,13 +19,14 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
 
 from . import checkpoint
 from .corpus import Sentence
+from .embeddings import coverage, load_pretrained
 from .errors import InputError, TrainingInterrupted
 from .evaluation import EvaluationReport, evaluate
 from .files import atomic_write
@@ -43,6 +44,9 @@ BUCKET_BATCHES = 50  # batches per pool of sentences sorted by length
 class TrainingConfig:
     """How to train, and the model's sizes (``model``).
 
+    ``embeddings`` names pretrained word vectors (``glove-6b-50d`` or a GloVe/word2vec text file;
+    see :mod:`bilstm_tagger.embeddings`); the word embedding then takes their size.
+
     ``learning_rate`` ``None`` means 0.015 for SGD (Ma & Hovy) and 0.001 for Adam. With SGD the rate
     of epoch ``e`` (from 0) is ``learning_rate / (1 + lr_decay * e)``. ``word_dropout`` is the
     chance that a word seen once in training is replaced by the unknown word in a batch (Lample et
@@ -50,6 +54,7 @@ class TrainingConfig:
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
+    embeddings: str | None = None
     tag_scheme: str = "iobes"
     optimizer: str = "sgd"
     learning_rate: float | None = None
@@ -212,13 +217,30 @@ class Trainer:
             torch.cuda.manual_seed_all(config.seed)
 
         self.encoder = Encoder.build(zip((s.tokens for s in self.train_sentences), self.train_tags))
+        self.pretrained = load_pretrained(config.embeddings) if config.embeddings else None
+        extra_rows: list[int] = []
+        if self.pretrained is not None:
+            if config.model.word_dim != self.pretrained.dim:  # the word embedding takes the vectors' size
+                config = replace(config, model=replace(config.model, word_dim=self.pretrained.dim))
+                self.config = config
+            extra_rows = [row for row, word in enumerate(self.pretrained.words) if word not in self.encoder.words.stoi]
+            self.encoder = Encoder(
+                self.encoder.words,
+                self.encoder.chars,
+                self.encoder.tags,
+                [self.pretrained.words[row] for row in extra_rows],
+            )
         self.model = BiLstmCrf(
             config.model,
             len(self.encoder.words),
             len(self.encoder.chars),
             len(self.encoder.tags),
             allowed_transitions(self.encoder.tags.itos, self.tag_scheme),
-        ).to(self.device)
+            num_extra_words=len(extra_rows),
+        )
+        if self.pretrained is not None:
+            self._initialise_from_pretrained(extra_rows)
+        self.model.to(self.device)
         self.info = checkpoint.CheckpointInfo(
             model=config.model.to_json(),
             vocab=self.encoder.to_json(),
@@ -234,6 +256,17 @@ class Trainer:
         self.epoch = 0  # the last completed epoch
         self.best_score, self.best_epoch = -1.0, 0
         self.elapsed = 0.0  # training seconds before this process (when resumed)
+
+    def _initialise_from_pretrained(self, extra_rows: list[int]) -> None:
+        """Training words get their pretrained vectors (where there is one); the others keep the
+        random start. Pretrained words absent from training go to the frozen extra table."""
+        vectors = torch.from_numpy(self.pretrained.vectors)
+        with torch.no_grad():
+            for index, word in enumerate(self.encoder.words.itos[2:], start=2):
+                match = self.pretrained.find(word)
+                if match is not None:
+                    self.model.word_embedding.weight[index] = vectors[match[0]]
+            self.model.extra_word_vectors = vectors[extra_rows].to(torch.float16)
 
     def checkpoint_bytes(self) -> int:
         """About how much disk a save needs: best weights, resume state, and a temporary copy."""
@@ -285,6 +318,13 @@ class Trainer:
     def run(self) -> TrainingResult:
         started = time.perf_counter() - self.elapsed
         self.reporter.training_started(self._summary())
+        if self.pretrained is not None:
+            found = coverage(self.pretrained, [token for s in self.train_sentences for token in s.tokens])
+            self.reporter.info(
+                f"Embeddings {self.pretrained.source} ({len(self.pretrained.words):,} × {self.pretrained.dim}): "
+                f"{found['found']:.1f}% of training tokens found (as written {found['exact']:.1f}%, "
+                f"lowercase {found['lowercase']:.1f}%, digits as 0 {found['digits']:.1f}%)"
+            )
         metrics_path = self.output_dir / checkpoint.METRICS_FILE
         if self.epoch == 0:
             metrics_path.write_text("")
@@ -371,7 +411,9 @@ class Trainer:
 
     def _save_best(self, first: bool) -> None:
         if first:
-            checkpoint.save_checkpoint(self.output_dir, self.info, self.model.state_dict())
+            checkpoint.save_checkpoint(
+                self.output_dir, self.info, self.model.state_dict(), self.model.extra_word_vectors
+            )
         else:
             checkpoint.save_weights(self.output_dir, self.model.state_dict())
 

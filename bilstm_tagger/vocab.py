@@ -73,10 +73,15 @@ class Batch:
 class Encoder:
     """Turns sentences into :class:`Batch` tensors with the word, character and tag vocabularies."""
 
-    def __init__(self, words: Vocabulary, chars: Vocabulary, tags: Vocabulary):
+    def __init__(self, words: Vocabulary, chars: Vocabulary, tags: Vocabulary, extra_words: list[str] | None = None):
         self.words = words
         self.chars = chars
         self.tags = tags
+        # Pretrained words that are not in the training vocabulary: ids len(words) + position.
+        self.extra_words = list(extra_words or [])
+        self._extra_index: dict[str, int] = {}
+        for position, word in enumerate(self.extra_words):
+            self._extra_index.setdefault(word, len(words) + position)
         self._word_id_cache: dict[str, int] = {}
         self._char_ids_cache: dict[str, list[int]] = {}
 
@@ -102,21 +107,33 @@ class Encoder:
         return cls(words, chars, tags)
 
     def to_json(self) -> dict:
-        return {"words": self.words.itos, "chars": self.chars.itos, "tags": self.tags.itos}
+        data = {"words": self.words.itos, "chars": self.chars.itos, "tags": self.tags.itos}
+        if self.extra_words:
+            data["extra_words"] = self.extra_words
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> Encoder:
         words = Vocabulary(data["words"][2:])
         chars = Vocabulary(data["chars"][2:])
-        return cls(words, chars, Vocabulary(data["tags"], specials=False))
+        return cls(words, chars, Vocabulary(data["tags"], specials=False), data.get("extra_words"))
 
     def word_id(self, word: str) -> int:
-        """The word's id (digits as 0), else its lowercase form's, else the unknown word's (1)."""
+        """The word's id (digits as 0), else its lowercase form's; else a pretrained word's (as
+        written, lowercase, digits as 0); else the unknown word's (1)."""
         cached = self._word_id_cache.get(word)
         if cached is not None:
             return cached
         normalised = normalise_word(word)
-        found = self.words.stoi.get(normalised) or self.words.stoi.get(normalised.lower()) or 1  # 0 is padding
+        found = self.words.stoi.get(normalised) or self.words.stoi.get(normalised.lower())  # 0 is padding
+        if not found and self._extra_index:
+            lower = word.lower()
+            found = (
+                self._extra_index.get(word)
+                or self._extra_index.get(lower)
+                or self._extra_index.get(normalise_word(lower))
+            )
+        found = found or 1
         if len(self._word_id_cache) < 200_000:  # bound the memory of long tagging streams
             self._word_id_cache[word] = found
         return found
