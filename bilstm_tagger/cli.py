@@ -362,12 +362,11 @@ def evaluate(
     set_threads(threads)
     tagger = Tagger.load(model_dir, device=device)
     resolved_format = resolve_format(test_file, corpus_format)
-    trained = tagger.corpus_settings if tagger.corpus_settings.get("format") == resolved_format else {}
     sentences = read_corpus(
         test_file,
         resolved_format,
-        word_column=word_column if word_column is not None else trained.get("word_column"),
-        tag_column=tag_column if tag_column is not None else trained.get("tag_column"),
+        word_column=tagger.column("word", resolved_format, word_column),
+        tag_column=tagger.column("tag", resolved_format, tag_column),
         encoding_errors=encoding_errors,
     )
     report, predicted = evaluate_tagger(tagger, sentences, test_file, batch_size=batch_size)

@@ -8,22 +8,15 @@ from __future__ import annotations
 
 import gzip
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .errors import InputError
+from .vocab import lookup_keys
 
 GLOVE_PACKAGE = "glove-6b-50d"
-_DIGITS = re.compile(r"\d")
-
-
-def lookup_keys(word: str) -> tuple[str, str, str]:
-    """The forms under which a word is looked up, in order: as written, lowercase, digits as 0."""
-    lower = word.lower()
-    return word, lower, _DIGITS.sub("0", lower)
 
 
 @dataclass

@@ -44,8 +44,7 @@ def predict_tags(
     ``batch_size * buffer_batches`` sentences are read ahead, sorted by length and tagged in
     batches (see :func:`tag_buffer`); empty sentences get an empty list.
     """
-    if batch_size < 1:
-        raise InputError(f"batch size must be at least 1, got {batch_size}")
+    _check_batch_size(batch_size)
     iterator = iter(sentences)
     while buffer := list(islice(iterator, batch_size * buffer_batches)):
         yield from tag_buffer(model, encoder, buffer, device, batch_size)
@@ -66,34 +65,40 @@ def tag_buffer(
     crosses a cut becomes two.
     """
     model.eval()
-    segments = [
-        (index, start) for index, tokens in enumerate(buffer) for start in range(0, len(tokens), MAX_SEGMENT_TOKENS)
-    ]
-    segments.sort(key=lambda segment: min(MAX_SEGMENT_TOKENS, len(buffer[segment[0]]) - segment[1]))
+    # (length, sentence, first token) of each piece, shortest first
+    segments = sorted(
+        (min(MAX_SEGMENT_TOKENS, len(tokens) - start), index, start)
+        for index, tokens in enumerate(buffer)
+        for start in range(0, len(tokens), MAX_SEGMENT_TOKENS)
+    )
     segment_tags: dict[tuple[int, int], list[str]] = {}
     with torch.inference_mode():
-        for batch_segments in _batches(segments, buffer, batch_size):
-            pieces = [buffer[index][start : start + MAX_SEGMENT_TOKENS] for index, start in batch_segments]
+        for batch_segments in _batches(segments, batch_size):
+            pieces = [buffer[index][start : start + length] for length, index, start in batch_segments]
             batch = encoder.encode(pieces, device=device)
-            for segment, tag_ids in zip(batch_segments, model.decode(batch)):
-                segment_tags[segment] = [encoder.tags.itos[tag_id] for tag_id in tag_ids]
+            for (_, index, start), tag_ids in zip(batch_segments, model.decode(batch)):
+                segment_tags[index, start] = [encoder.tags.itos[tag_id] for tag_id in tag_ids]
     return [
         [tag for start in range(0, len(tokens), MAX_SEGMENT_TOKENS) for tag in segment_tags[index, start]]
         for index, tokens in enumerate(buffer)
     ]
 
 
-def _batches(segments: list[tuple[int, int]], buffer: list, batch_size: int) -> Iterator[list[tuple[int, int]]]:
+def _batches(segments: list[tuple[int, int, int]], batch_size: int) -> Iterator[list[tuple[int, int, int]]]:
     """Cut length-sorted segments into batches of at most ``batch_size`` and ``MAX_BATCH_TOKENS`` padded tokens."""
-    batch: list[tuple[int, int]] = []
+    batch: list[tuple[int, int, int]] = []
     for segment in segments:
-        length = min(MAX_SEGMENT_TOKENS, len(buffer[segment[0]]) - segment[1])
-        if batch and (len(batch) == batch_size or (len(batch) + 1) * length > MAX_BATCH_TOKENS):
+        if batch and (len(batch) == batch_size or (len(batch) + 1) * segment[0] > MAX_BATCH_TOKENS):
             yield batch
             batch = []
         batch.append(segment)
     if batch:
         yield batch
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if batch_size < 1:
+        raise InputError(f"batch size must be at least 1, got {batch_size}")
 
 
 class Tagger:
@@ -175,6 +180,13 @@ class Tagger:
             model.extra_word_vectors = vectors.to(torch.float16)
         return cls(model, encoder, info.tag_scheme, info.data_scheme, resolved, info.corpus)
 
+    def column(self, role: str, corpus_format: str, given: str | int | None) -> str | int | None:
+        """``given``, or else the ``word``/``tag`` column the model was trained with, if ``corpus_format`` is
+        the training data's (``None`` then means the format's default)."""
+        if given is not None or self.corpus_settings.get("format") != corpus_format:
+            return given
+        return self.corpus_settings.get(f"{role}_column")
+
     @property
     def labels(self) -> list[str]:
         """The tags the model predicts, in its own tag scheme."""
@@ -209,14 +221,12 @@ class Tagger:
         out malformed, the records of the sentences before the bad line are written first, then
         the :class:`InputError` is raised. Returns the number of records written.
         """
-        if batch_size < 1:
-            raise InputError(f"batch size must be at least 1, got {batch_size}")
+        _check_batch_size(batch_size)
         lines = iter_lines(stream, name, encoding_errors)
         if input_format == "text":
             sentences: Iterator[Sentence] = iter_text_sentences(lines)
         else:
-            if word_column is None and self.corpus_settings.get("format") == input_format:
-                word_column = self.corpus_settings.get("word_column")
+            word_column = self.column("word", input_format, word_column)
             sentences = iter_sentences(lines, name, input_format, word_column=word_column, with_tags=False)
         source = ReadAhead(sentences, capacity=batch_size * 16)
         written = 0

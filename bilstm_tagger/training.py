@@ -386,7 +386,7 @@ class Trainer:
         improved = report.score > self.best_score
         if improved:
             self.best_score, self.best_epoch = report.score, epoch
-            self._save_best(first=not (self.output_dir / checkpoint.CONFIG_FILE).exists() or epoch == 1)
+            self._save_best(first=epoch == 1)
         return EpochRecord(
             epoch=epoch,
             train_loss=loss,
@@ -430,6 +430,8 @@ class Trainer:
         return evaluate(self.dev_tags, predicted, self.tag_scheme, known_labels=self.encoder.tags.itos)
 
     def _save_best(self, first: bool) -> None:
+        # Epoch 1 always improves on nothing: it writes the whole checkpoint (replacing any older
+        # model), later bests only the weights.
         if first:
             checkpoint.save_checkpoint(
                 self.output_dir, self.info, self.model.state_dict(), self.model.extra_word_vectors

@@ -49,6 +49,12 @@ def normalise_word(word: str) -> str:
     return _DIGITS.sub("0", word)
 
 
+def lookup_keys(word: str) -> tuple[str, str, str]:
+    """How a pretrained vector is looked up, in order: as written, lowercase, lowercase with digits as 0."""
+    lower = word.lower()
+    return word, lower, normalise_word(lower)
+
+
 @dataclass
 class Batch:
     """Padded tensors for ``B`` sentences of at most ``T`` tokens.
@@ -127,12 +133,7 @@ class Encoder:
         normalised = normalise_word(word)
         found = self.words.stoi.get(normalised) or self.words.stoi.get(normalised.lower())  # 0 is padding
         if not found and self._extra_index:
-            lower = word.lower()
-            found = (
-                self._extra_index.get(word)
-                or self._extra_index.get(lower)
-                or self._extra_index.get(normalise_word(lower))
-            )
+            found = next(filter(None, map(self._extra_index.get, lookup_keys(word))), None)
         found = found or 1
         if len(self._word_id_cache) < 200_000:  # bound the memory of long tagging streams
             self._word_id_cache[word] = found
