@@ -24,6 +24,7 @@ from speed import machine, run_child  # noqa: E402  (the benchmarks share their 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 TAGGER = [sys.executable, "-m", "bilstm_tagger"]
+NOTES_MARKER = "<!-- Written by hand below this line: the benchmark keeps it when it rewrites the file. -->"
 
 # name → (dataset, embeddings, metric, train, dev, test, preset and options)
 RUNS = {
@@ -116,6 +117,10 @@ def summarise(runs: list[dict]) -> list[dict]:
 
 
 def write_report(results: dict, path: Path) -> None:
+    """Write RESULTS.md, keeping whatever an earlier version had below NOTES_MARKER."""
+    notes = NOTES_MARKER + "\n"
+    if path.exists() and NOTES_MARKER in (previous := path.read_text()):
+        notes = previous[previous.index(NOTES_MARKER) :]
     lines = [
         "# Accuracy benchmark results",
         "",
@@ -138,7 +143,7 @@ def write_report(results: dict, path: Path) -> None:
             f"(best epoch {run['best_epoch']} of {run['epochs']}), {run['train_minutes']:.1f} min"
         )
         lines += [f"  - `tagger {command}`" for command in run["commands"]]
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n\n" + notes)
 
 
 def print_table(summary: list[dict]) -> None:
@@ -193,14 +198,15 @@ def main() -> None:
         for seed in args.seeds:
             runs.append(run_one(name, seed, args.data, args.models, ["--max-epochs", "1"] if args.smoke else []))
             print(json.dumps(runs[-1]), flush=True)
-    results = {
-        "machine": machine(),
-        "summary": summarise(runs),
-        "runs": runs,
-        "minutes": (time.perf_counter() - started) / 60,
-    }
-    (args.output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    write_report(results, args.output / "RESULTS.md")
+            # Written after every run, so that an interrupted benchmark keeps what it measured.
+            results = {
+                "machine": machine(),
+                "summary": summarise(runs),
+                "runs": runs,
+                "minutes": (time.perf_counter() - started) / 60,
+            }
+            (args.output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+            write_report(results, args.output / "RESULTS.md")
     print_table(results["summary"])
 
 

@@ -167,8 +167,8 @@ def train(
     preset: Annotated[
         Optional[Literal["ner", "pos"]],
         typer.Option(
-            help="Recipe for a common job (see the README): ner = GloVe 50d, IOBES, SGD 0.015; pos = GloVe 50d, SGD "
-            "0.01. Options given on the command line override the preset's values.",
+            help="Recipe for a common job (see the README): ner = GloVe 50d, IOBES, at most 30 epochs, patience 6; "
+            "pos = the same without IOBES. Options given on the command line override the preset's values.",
             show_default=False,
             rich_help_panel=MODEL,
         ),
@@ -185,7 +185,7 @@ def train(
     word_dim: Annotated[
         Optional[int],
         typer.Option(
-            help="Word embedding size. Default: 100, or the size of --embeddings.",
+            help="Word embedding size. Default: 50, or the size of --embeddings.",
             show_default=False,
             rich_help_panel=MODEL,
         ),
@@ -194,9 +194,9 @@ def train(
     char_filters: Annotated[
         int,
         typer.Option(help="Character CNN filters (the size of each word's character vector).", rich_help_panel=MODEL),
-    ] = 30,
+    ] = 50,
     char_window: Annotated[int, typer.Option(help="Character CNN window (odd).", rich_help_panel=MODEL)] = 3,
-    hidden_size: Annotated[int, typer.Option(help="LSTM size per direction.", rich_help_panel=MODEL)] = 200,
+    hidden_size: Annotated[int, typer.Option(help="LSTM size per direction.", rich_help_panel=MODEL)] = 100,
     layers: Annotated[int, typer.Option(help="Stacked BiLSTM layers.", rich_help_panel=MODEL)] = 1,
     dropout: Annotated[
         float, typer.Option(help="Dropout on the embeddings and on the LSTM output.", rich_help_panel=MODEL)
@@ -204,13 +204,14 @@ def train(
     optimizer: Annotated[
         Literal["sgd", "adam"],
         typer.Option(
-            help="sgd: momentum 0.9 with learning-rate decay (Ma & Hovy); adam.", rich_help_panel=OPTIMISATION
+            help="adam, or sgd with momentum (Ma & Hovy's choice; see benchmarks/RESULTS.md for the comparison).",
+            rich_help_panel=OPTIMISATION,
         ),
-    ] = "sgd",
+    ] = "adam",
     learning_rate: Annotated[
         Optional[float],
         typer.Option(
-            help="Initial learning rate. Default: 0.015 for sgd, 0.001 for adam.",
+            help="Initial learning rate. Default: 0.002 for adam, 0.015 for sgd.",
             show_default=False,
             rich_help_panel=OPTIMISATION,
         ),
@@ -218,7 +219,7 @@ def train(
     lr_decay: Annotated[
         float,
         typer.Option(
-            help="SGD: the rate of epoch e (from 0) is learning-rate / (1 + lr-decay × e).",
+            help="The rate of epoch e (from 0) is learning-rate / (1 + lr-decay × e).",
             rich_help_panel=OPTIMISATION,
         ),
     ] = 0.05,
@@ -234,7 +235,7 @@ def train(
             help="Sentences per batch (batches group sentences of similar length).",
             rich_help_panel=OPTIMISATION,
         ),
-    ] = 10,
+    ] = 32,
     word_dropout: Annotated[
         float,
         typer.Option(

@@ -65,14 +65,16 @@ def set_threads(threads: int | None) -> int:
 class ModelConfig:
     """The model's sizes, chosen by the user; stored in the checkpoint's ``config.json``.
 
-    The vocabulary sizes are not here: they come from the training data.
+    The vocabulary sizes are not here: they come from the training data. The defaults are the
+    sizes of NCRF++'s CoNLL-2003 model (Yang & Zhang 2018): as accurate as Ma & Hovy's 200 per
+    direction in our measurements, and about twice as fast (see ``benchmarks/README.md``).
     """
 
-    word_dim: int = 100
+    word_dim: int = 50
     char_dim: int = 30
-    char_filters: int = 30
+    char_filters: int = 50
     char_window: int = 3
-    hidden_size: int = 200
+    hidden_size: int = 100
     num_layers: int = 1
     dropout: float = 0.5
 
