@@ -5,7 +5,9 @@
 Each run is the `tagger train` / `tagger evaluate` command printed in the report, in a fresh
 process, one after the other (never two at once: on 2 cores they would slow each other down).
 Results: a rich table, ``benchmarks/RESULTS.md`` (with the exact commands, CPU, core count and torch
-version) and ``benchmarks/results.json``. Scores are percentages. Nothing is asserted.
+version) and ``benchmarks/results.json``, rewritten after every run. With ``--only``, the other
+benchmarks' runs are kept from the last ``results.json``, so the files hold the latest run of
+each. Scores are percentages. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ def run_one(name: str, seed: int, data: Path, models: Path, extra: list[str]) ->
         "epoch_seconds": train_seconds / len(records),
         "peak_rss_mb": peak,
         "commands": [
-            " ".join(command[len(TAGGER) :]).replace(str(data), "../shared/data")
+            " ".join(command[len(TAGGER) :]).replace(str(data), "../shared/data").replace(f"{ROOT}/", "")
             for command in (train_command, evaluate_command)
         ],
     }
@@ -188,25 +190,31 @@ def main() -> None:
     parser.add_argument("--models", type=Path, default=ROOT / "models" / "bench")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks")
     parser.add_argument(
-        "--smoke", action="store_true", help="one epoch per run: checks the machinery, measures nothing worth keeping"
+        "--smoke",
+        action="store_true",
+        help="one epoch per run, files left alone: checks the machinery, measures nothing worth keeping",
     )
     args = parser.parse_args()
     args.output.mkdir(parents=True, exist_ok=True)
-    runs = []
+    # Runs of the benchmarks not selected now are kept from the last results.json, so that the
+    # files always hold the latest run of each.
+    previous = args.output / "results.json"
+    kept = json.loads(previous.read_text())["runs"] if previous.exists() and not args.smoke else []
+    runs = [run for run in kept if run["name"] not in args.only]
     started = time.perf_counter()
     for name in args.only:
         for seed in args.seeds:
             runs.append(run_one(name, seed, args.data, args.models, ["--max-epochs", "1"] if args.smoke else []))
             print(json.dumps(runs[-1]), flush=True)
-            # Written after every run, so that an interrupted benchmark keeps what it measured.
             results = {
                 "machine": machine(),
                 "summary": summarise(runs),
                 "runs": runs,
                 "minutes": (time.perf_counter() - started) / 60,
             }
-            (args.output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-            write_report(results, args.output / "RESULTS.md")
+            if not args.smoke:  # written after every run, so that an interruption keeps what was measured
+                (args.output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+                write_report(results, args.output / "RESULTS.md")
     print_table(results["summary"])
 
 

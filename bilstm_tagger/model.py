@@ -67,7 +67,7 @@ class ModelConfig:
 
     The vocabulary sizes are not here: they come from the training data. The defaults are the
     sizes of NCRF++'s CoNLL-2003 model (Yang & Zhang 2018): as accurate as Ma & Hovy's 200 per
-    direction in our measurements, and about twice as fast (see ``benchmarks/README.md``).
+    direction in our measurements, and 1.4 times as fast (see ``benchmarks/RESULTS.md``).
     """
 
     word_dim: int = 50
@@ -313,7 +313,10 @@ class BiLstmCrf(nn.Module):
     def emissions(self, batch: Batch) -> torch.Tensor:
         """Tag scores before the CRF: ``(B, T, K)``; rows past a sentence's end are to be masked."""
         words = self.embed_words(batch.word_ids)  # (B, T, word_dim)
-        chars = self.char_cnn(batch.char_ids)[batch.char_index]  # (B, T, char_filters)
+        # One CNN vector per distinct word, spread to its positions. F.embedding rather than
+        # indexing: the backward of indexing adds with atomics on several threads, in an order
+        # that changes from run to run, and runs with the same seed would give different models.
+        chars = nn.functional.embedding(batch.char_index, self.char_cnn(batch.char_ids))  # (B, T, char_filters)
         features = self.dropout(torch.cat([words, chars], dim=-1))
         packed = pack_padded_sequence(features, batch.lengths, batch_first=True, enforce_sorted=False)
         encoded, _ = self.lstm(packed)

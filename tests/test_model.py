@@ -144,3 +144,30 @@ def test_log_partition_and_its_gradient_equal_torchcrf_and_gradcheck():
         assert torch.allclose(got, want, atol=1e-8)
     inputs = (emissions, mask, crf.start_transitions, crf.transitions, crf.end_transitions)
     assert torch.autograd.gradcheck(_LogPartition.apply, inputs)
+
+
+def test_gradients_are_the_same_on_every_backward_pass_with_several_threads(tiny_model):
+    """Same seed, same model: no multi-threaded kernel may add gradients in a varying order.
+
+    The batch is large enough (64 × 600 tokens) for torch to split its kernels across threads.
+    """
+    model, encoder = tiny_model
+    model.train()
+    words = ["Anna", "Berg", "lives", "in", "Oslo", ".", "Tom", "visited", "New", "York", "City", "yesterday"]
+    generator = torch.Generator().manual_seed(0)
+    sentences = [[words[i] for i in torch.randint(len(words), (600,), generator=generator)] for _ in range(64)]
+    tags = [["O"] * 600 for _ in sentences]
+    batch = encoder.encode(sentences, tags)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        gradients = []
+        for _ in range(4):
+            torch.manual_seed(1)  # the same dropout masks each time
+            model.zero_grad()
+            model.loss(batch).backward()
+            gradients.append([parameter.grad.clone() for parameter in model.parameters()])
+    finally:
+        torch.set_num_threads(threads)
+    for other in gradients[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(gradients[0], other))
