@@ -135,9 +135,7 @@ def load_resume_state(directory: str | os.PathLike) -> dict:
     Raises:
         InputError: no unfinished run in ``directory``, or a damaged file.
     """
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise InputError("no such model directory", directory)
+    directory = _model_directory(directory)
     path = directory / RESUME_FILE
     if not path.is_file():
         raise InputError(f"nothing to resume: no {RESUME_FILE} (training finished or never started)", directory)
@@ -147,15 +145,20 @@ def load_resume_state(directory: str | os.PathLike) -> dict:
     return state
 
 
+def _model_directory(directory: str | os.PathLike) -> Path:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError("no such model directory", directory)
+    return directory
+
+
 def load_info(directory: str | os.PathLike) -> CheckpointInfo:
     """Read and check ``config.json`` and ``vocab.json``.
 
     Raises:
         InputError: not a model directory, unreadable JSON, or an incompatible format version.
     """
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise InputError("no such model directory", directory)
+    directory = _model_directory(directory)
     config_path = directory / CONFIG_FILE
     if not config_path.is_file():
         raise InputError(f"not a bilstm-tagger model directory (no {CONFIG_FILE})", directory)
