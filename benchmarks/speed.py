@@ -230,6 +230,10 @@ def main() -> None:
     if not (args.data / "eng.train").exists():
         raise SystemExit(f"{args.data}: CoNLL-2003 files not found (eng.train, eng.testa, eng.testb)")
     results: dict = {"machine": machine(), "repeats": args.repeats, "configs": {}}
+    # Configurations not measured now keep their last figures, so that the file holds the latest of each.
+    if args.output.exists():
+        kept = json.loads(args.output.read_text())["configs"]
+        results["configs"] = {name: figures for name, figures in kept.items() if name not in args.configs}
     with tempfile.TemporaryDirectory() as directory:
         work = Path(directory)
         text, tokens, sentences = tagging_input(args.data, work)
@@ -245,6 +249,7 @@ def main() -> None:
                 "startup": startup_runs(model, work, args.repeats),
                 "benchmark_seconds": time.perf_counter() - started,
             }
+    results["configs"] = {name: results["configs"][name] for name in CONFIGS if name in results["configs"]}
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)
 

@@ -11,6 +11,8 @@ from dataclasses import asdict
 import pytest
 
 from bilstm_tagger import __version__
+from bilstm_tagger.model import ModelConfig
+from bilstm_tagger.training import PRESETS, TrainingConfig
 
 from conftest import DATA
 
@@ -227,8 +229,6 @@ def test_the_cli_default_tagging_batch_size_is_the_library_one():
 
 def test_the_cli_training_defaults_are_the_library_ones():
     from bilstm_tagger import cli
-    from bilstm_tagger.model import ModelConfig
-    from bilstm_tagger.training import TrainingConfig
 
     library = {**asdict(TrainingConfig()), **asdict(ModelConfig())}
     library["layers"] = library.pop("num_layers")
@@ -284,4 +284,18 @@ def test_a_preset_fills_the_options_the_command_line_leaves_out(tmp_path):
     config = json.loads((directory / "config.json").read_text())
     assert config["training"]["embeddings"] is None  # given on the command line
     assert config["training"]["max_epochs"] == 1  # given on the command line
-    assert config["training"]["patience"] == 6  # from the preset (the default is 5)
+    for name in ("patience", "optimizer", "learning_rate", "momentum"):  # from the preset
+        assert config["training"][name] == PRESETS["ner"][name] != asdict(TrainingConfig())[name]
+
+
+def test_a_preset_sets_model_sizes_unless_the_command_line_does(tmp_path):
+    pos_data = (DATA / "pos" / "train.conllu", "--dev", DATA / "pos" / "dev.conllu")
+    common = ("--preset", "pos", "--embeddings", "none", "--max-epochs", "1")
+    tagger("train", *pos_data, "-o", tmp_path / "preset", *common)
+    tagger("train", *pos_data, "-o", tmp_path / "given", *common, "--hidden-size", "16")
+    sizes = {
+        name: json.loads((tmp_path / name / "config.json").read_text())["model"]["hidden_size"]
+        for name in ("preset", "given")
+    }
+    assert sizes == {"preset": PRESETS["pos"]["hidden_size"], "given": 16}
+    assert PRESETS["pos"]["hidden_size"] != ModelConfig().hidden_size
