@@ -284,8 +284,9 @@ def test_a_preset_fills_the_options_the_command_line_leaves_out(tmp_path):
     config = json.loads((directory / "config.json").read_text())
     assert config["training"]["embeddings"] is None  # given on the command line
     assert config["training"]["max_epochs"] == 1  # given on the command line
-    for name in ("patience", "optimizer", "learning_rate", "momentum"):  # from the preset
+    for name in ("patience", "optimizer", "learning_rate", "momentum", "word_dropout"):  # from the preset
         assert config["training"][name] == PRESETS["ner"][name] != asdict(TrainingConfig())[name]
+    assert config["training"]["model"]["dropout"] == PRESETS["ner"]["dropout"] != ModelConfig().dropout
 
 
 def test_a_preset_sets_model_sizes_unless_the_command_line_does(tmp_path):
