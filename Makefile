@@ -25,7 +25,7 @@ help:
 	@echo "make demo      train on the bundled sample corpus with GloVe vectors, evaluate, tag a sentence"
 	@echo "make train     TRAIN=... DEV=... MODEL=... [TRAIN_ARGS=...]"
 	@echo "make evaluate  MODEL=... TEST=... [MIN_SCORE=...]: non-zero exit below MIN_SCORE"
-	@echo "make bench     bench-speed (~10 min) and bench-accuracy (~1 hour 45 min): need ../shared/data; run them alone"
+	@echo "make bench     bench-speed (~10 min) and bench-accuracy (~1 hour 30 min): need ../shared/data; run them alone"
 	@echo "make lint      ruff"
 	@echo "make clean     remove build files and trained models"
 
