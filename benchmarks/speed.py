@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import subprocess
@@ -21,7 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bilstm_tagger.training import TrainingConfig
+from bilstm_tagger.config import TrainingConfig
+from bilstm_tagger.runtime import available_cores
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "conll2003"
@@ -110,7 +110,7 @@ def tagging_input(data: Path, work: Path) -> tuple[Path, int, int]:
 STEADY = """
 import sys, time
 from bilstm_tagger import Tagger
-from bilstm_tagger.model import set_threads
+from bilstm_tagger.runtime import set_threads
 set_threads(0)
 tagger = Tagger.load(sys.argv[1])
 with open(sys.argv[2], "rb") as stream, open("/dev/null", "w") as sink:
@@ -170,7 +170,7 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = available_cores()
     return {
         "cpu": cpu,
         "cores": cores,

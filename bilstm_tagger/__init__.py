@@ -9,7 +9,8 @@ The Python API in one line::
 does not pay for importing torch.
 """
 
-__version__ = "0.1.0"
+from .version import __version__
+
 __all__ = ["Tagger", "__version__"]
 
 

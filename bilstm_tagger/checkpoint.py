@@ -25,10 +25,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__
 from .errors import InputError
 from .files import replace_all
-from .schemes import SCHEMES
+from .schemes import MODEL_SCHEMES, SCHEMES
+from .version import __version__
 
 FORMAT_NAME = "bilstm-tagger"
 FORMAT_VERSION = 1
@@ -186,7 +186,7 @@ def load_info(directory: str | os.PathLike) -> CheckpointInfo:
         )
     except (KeyError, TypeError, ValueError) as error:
         raise InputError(f"incomplete checkpoint configuration: missing or bad {error}", config_path) from None
-    if info.tag_scheme not in ("iobes", "iob2", "plain") or info.data_scheme not in SCHEMES:
+    if info.tag_scheme not in MODEL_SCHEMES or info.data_scheme not in SCHEMES:
         raise InputError(f"unknown tag scheme {info.tag_scheme!r} / {info.data_scheme!r}", config_path)
     return info
 

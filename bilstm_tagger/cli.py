@@ -15,8 +15,11 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from . import __version__
+from .config import DEFAULT_LEARNING_RATES, OPTION_NAMES, PRESETS, TAG_BATCH_SIZE, ModelConfig, TrainingConfig
 from .errors import InputError, TrainingInterrupted
+from .formats import OUTPUT_FORMATS
+from .schemes import TRAINING_SCHEMES
+from .version import __version__
 
 app = typer.Typer(
     name="tagger",
@@ -28,7 +31,7 @@ app = typer.Typer(
 )
 
 DATA, MODEL, OPTIMISATION, RUN = "Data", "Model", "Optimisation", "Run"
-TAG_BATCH_SIZE = 256  # bilstm_tagger.tagging.TAG_BATCH_SIZE; not imported, to keep torch out of --help
+MODEL_DEFAULTS, TRAINING_DEFAULTS = ModelConfig(), TrainingConfig()  # the defaults shown by --help
 
 FormatOption = Annotated[
     Literal["auto", "conll", "conllu"],
@@ -158,14 +161,14 @@ def train(
     tag_column: TagColumnOption = None,
     encoding_errors: EncodingErrorsOption = "strict",
     tag_scheme: Annotated[
-        Literal["iobes", "iob2"],
+        Literal[TRAINING_SCHEMES],
         typer.Option(
             help="Scheme the model learns span tags in; predictions are written back in the data's own scheme.",
             rich_help_panel=MODEL,
         ),
-    ] = "iobes",
+    ] = TRAINING_DEFAULTS.tag_scheme,
     preset: Annotated[
-        Optional[Literal["ner", "pos"]],
+        Optional[Literal[tuple(PRESETS)]],
         typer.Option(
             help="Recipe for a common job (the README's presets table has every value): ner = GloVe 50d, IOBES, "
             "SGD at 0.3 for up to 100 epochs, patience 20, dropout 0.3, word dropout 0.1; pos = GloVe 50d, a BiLSTM "
@@ -191,24 +194,32 @@ def train(
             rich_help_panel=MODEL,
         ),
     ] = None,
-    char_dim: Annotated[int, typer.Option(help="Character embedding size.", rich_help_panel=MODEL)] = 30,
+    char_dim: Annotated[
+        int, typer.Option(help="Character embedding size.", rich_help_panel=MODEL)
+    ] = MODEL_DEFAULTS.char_dim,
     char_filters: Annotated[
         int,
         typer.Option(help="Character CNN filters (the size of each word's character vector).", rich_help_panel=MODEL),
-    ] = 50,
-    char_window: Annotated[int, typer.Option(help="Character CNN window (odd).", rich_help_panel=MODEL)] = 3,
-    hidden_size: Annotated[int, typer.Option(help="LSTM size per direction.", rich_help_panel=MODEL)] = 100,
-    layers: Annotated[int, typer.Option(help="Stacked BiLSTM layers.", rich_help_panel=MODEL)] = 1,
+    ] = MODEL_DEFAULTS.char_filters,
+    char_window: Annotated[
+        int, typer.Option(help="Character CNN window (odd).", rich_help_panel=MODEL)
+    ] = MODEL_DEFAULTS.char_window,
+    hidden_size: Annotated[
+        int, typer.Option(help="LSTM size per direction.", rich_help_panel=MODEL)
+    ] = MODEL_DEFAULTS.hidden_size,
+    num_layers: Annotated[
+        int, typer.Option("--layers", help="Stacked BiLSTM layers.", rich_help_panel=MODEL)
+    ] = MODEL_DEFAULTS.num_layers,
     dropout: Annotated[
         float, typer.Option(help="Dropout on the embeddings and on the LSTM output.", rich_help_panel=MODEL)
-    ] = 0.5,
+    ] = MODEL_DEFAULTS.dropout,
     optimizer: Annotated[
-        Literal["sgd", "adam"],
+        Literal[tuple(DEFAULT_LEARNING_RATES)],
         typer.Option(
             help="adam, or sgd with momentum (Ma & Hovy's choice; see benchmarks/RESULTS.md for the comparison).",
             rich_help_panel=OPTIMISATION,
         ),
-    ] = "adam",
+    ] = TRAINING_DEFAULTS.optimizer,
     learning_rate: Annotated[
         Optional[float],
         typer.Option(
@@ -223,12 +234,14 @@ def train(
             help="The rate of epoch e (from 0) is learning-rate / (1 + lr-decay × e).",
             rich_help_panel=OPTIMISATION,
         ),
-    ] = 0.05,
-    momentum: Annotated[float, typer.Option(help="SGD momentum.", rich_help_panel=OPTIMISATION)] = 0.9,
+    ] = TRAINING_DEFAULTS.lr_decay,
+    momentum: Annotated[
+        float, typer.Option(help="SGD momentum.", rich_help_panel=OPTIMISATION)
+    ] = TRAINING_DEFAULTS.momentum,
     clip: Annotated[
         float,
         typer.Option(help="Clip the gradient norm to this value; 0 turns clipping off.", rich_help_panel=OPTIMISATION),
-    ] = 5.0,
+    ] = TRAINING_DEFAULTS.clip,
     batch_size: Annotated[
         int,
         typer.Option(
@@ -236,26 +249,28 @@ def train(
             help="Sentences per batch (batches group sentences of similar length).",
             rich_help_panel=OPTIMISATION,
         ),
-    ] = 32,
+    ] = TRAINING_DEFAULTS.batch_size,
     word_dropout: Annotated[
         float,
         typer.Option(
             help="Chance of replacing a word seen once in training by the unknown word, so that its embedding learns.",
             rich_help_panel=OPTIMISATION,
         ),
-    ] = 0.5,
-    max_epochs: Annotated[int, typer.Option(help="Stop after this many epochs.", rich_help_panel=OPTIMISATION)] = 50,
+    ] = TRAINING_DEFAULTS.word_dropout,
+    max_epochs: Annotated[
+        int, typer.Option(help="Stop after this many epochs.", rich_help_panel=OPTIMISATION)
+    ] = TRAINING_DEFAULTS.max_epochs,
     patience: Annotated[
         int,
         typer.Option(
             help="Stop when the dev score has not improved for this many epochs.", rich_help_panel=OPTIMISATION
         ),
-    ] = 5,
+    ] = TRAINING_DEFAULTS.patience,
     seed: Annotated[
         int, typer.Option(help="Random seed: same seed, data and machine give the same model.", rich_help_panel=RUN)
-    ] = 1,
-    threads: ThreadsOption = 0,
-    device: DeviceOption = "cpu",
+    ] = TRAINING_DEFAULTS.seed,
+    threads: ThreadsOption = TRAINING_DEFAULTS.threads,
+    device: DeviceOption = TRAINING_DEFAULTS.device,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace a model already in the output directory.", rich_help_panel=RUN)
     ] = False,
@@ -277,45 +292,33 @@ def train(
 
     Example: tagger train data/ner/train.txt --dev data/ner/dev.txt --output models/sample
     """
-    from .corpus import read_corpus, resolve_format
-    from .model import ModelConfig
+    from .config import config_from_options
     from .reporting import RichReporter
-    from .training import PRESETS, TrainingConfig
-    from .training import train as run_training
+    from .runner import train_files
 
-    options = dict(
-        embeddings=embeddings, word_dim=word_dim, char_dim=char_dim, char_filters=char_filters,
-        char_window=char_window, hidden_size=hidden_size, layers=layers, dropout=dropout, tag_scheme=tag_scheme,
-        optimizer=optimizer, learning_rate=learning_rate, momentum=momentum, lr_decay=lr_decay, clip=clip,
-        batch_size=batch_size, word_dropout=word_dropout, max_epochs=max_epochs, patience=patience,
-    )  # fmt: skip
-    if preset is not None:  # the preset's values, where the command line does not say otherwise
-        for name, value in PRESETS[preset].items():
-            if context.get_parameter_source(name).name == "DEFAULT":
-                options[name] = value
-    if options["embeddings"] == "none":
-        options["embeddings"] = None
-    if options["embeddings"] is not None and options["word_dim"] is not None:
-        raise InputError("--word-dim and --embeddings exclude each other: the vectors' size is the embedding size")
-    model_sizes = ("word_dim", "char_dim", "char_filters", "char_window", "hidden_size", "dropout")
-    model = ModelConfig(
-        **{name: options.pop(name) for name in model_sizes if options[name] is not None},
-        num_layers=options.pop("layers"),
-    )
-    options = {name: value for name, value in options.items() if name not in model_sizes}
-    config = TrainingConfig(model=model, seed=seed, threads=threads, device=device, **options)
+    given = {
+        name: value
+        for name, value in context.params.items()
+        if name in OPTION_NAMES and context.get_parameter_source(name).name != "DEFAULT"
+    }
+    config = config_from_options(given, preset)
     if resume is not None and output is not None and output.resolve() != resume.resolve():
         raise InputError(f"--output {output} and --resume {resume} name different directories")
     output = resume if resume is not None else output
     if output is None:
         raise InputError("missing --output MODEL_DIR (or --resume MODEL_DIR)")
-    resolved_format = resolve_format(train_file, corpus_format)
-    read = dict(word_column=word_column, tag_column=tag_column, encoding_errors=encoding_errors)
-    train_sentences = read_corpus(train_file, resolved_format, **read)
-    dev_sentences = read_corpus(dev, resolve_format(dev, corpus_format), **read)
-    corpus_settings = {"format": resolved_format, "word_column": word_column, "tag_column": tag_column}
-    run_training(
-        train_sentences, dev_sentences, output, config, RichReporter(), corpus_settings, overwrite, resume is not None
+    train_files(
+        train_file,
+        dev,
+        output,
+        config,
+        corpus_format=corpus_format,
+        word_column=word_column,
+        tag_column=tag_column,
+        encoding_errors=encoding_errors,
+        reporter=RichReporter(),
+        overwrite=overwrite,
+        resume=resume is not None,
     )
 
 
@@ -355,25 +358,25 @@ def evaluate(
     """
     import json
 
-    from .corpus import read_corpus, resolve_format, write_predictions
-    from .evaluation import evaluate_tagger
-    from .model import set_threads
+    from .corpus import write_predictions
     from .reporting import make_console, print_evaluation
-    from .tagging import Tagger
+    from .runtime import set_threads
+    from .tagging import Tagger, evaluate_file
 
     set_threads(threads)
     tagger = Tagger.load(model_dir, device=device)
-    resolved_format = resolve_format(test_file, corpus_format)
-    sentences = read_corpus(
+    evaluation = evaluate_file(
+        tagger,
         test_file,
-        resolved_format,
-        word_column=tagger.column("word", resolved_format, word_column),
-        tag_column=tagger.column("tag", resolved_format, tag_column),
+        corpus_format,
+        word_column=word_column,
+        tag_column=tag_column,
         encoding_errors=encoding_errors,
+        batch_size=batch_size,
     )
-    report, predicted = evaluate_tagger(tagger, sentences, test_file, batch_size=batch_size)
+    report = evaluation.report
     if output_predictions is not None:
-        write_predictions(output_predictions, sentences, predicted, resolved_format)
+        write_predictions(output_predictions, evaluation.sentences, evaluation.predicted_tags, evaluation.corpus_format)
     if json_output:
         typer.echo(json.dumps({"model": str(model_dir), "test_file": str(test_file), **report.to_json()}))
     else:
@@ -394,7 +397,7 @@ def tag(
         typer.Option("--input", "-i", help="Read this file instead of standard input.", show_default=False),
     ] = None,
     output_format: Annotated[
-        Literal["conll", "inline", "jsonl"],
+        Literal[OUTPUT_FORMATS],
         typer.Option(
             "--format",
             "-f",
@@ -419,7 +422,7 @@ def tag(
     empty record. Output is written while input is still being read.
     Example: echo 'John Smith lives in Paris .' | tagger tag models/sample --format inline
     """
-    from .model import set_threads
+    from .runtime import set_threads
     from .tagging import Tagger
 
     set_threads(threads)

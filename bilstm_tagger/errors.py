@@ -38,5 +38,4 @@ class TrainingInterrupted(Exception):
 
     def __init__(self, signum: int):
         self.signum = signum
-        self.completed_epochs = 0
         super().__init__(f"interrupted by signal {signum}")

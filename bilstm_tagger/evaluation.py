@@ -8,19 +8,11 @@ F1 per tag. All figures are percentages.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
 
-from .errors import InputError
-from .schemes import convert, detect_scheme, split_tag
-from .tagging import TAG_BATCH_SIZE
-
-if TYPE_CHECKING:
-    from .corpus import Sentence
-    from .tagging import Tagger
+from .schemes import convert, split_tag
 
 
 @dataclass
@@ -62,6 +54,17 @@ class EvaluationReport:
     def to_json(self) -> dict:
         return asdict(self)
 
+    def summary(self) -> dict:
+        """The headline figures, rounded to 4 decimals: the ``dev`` entry of a ``metrics.jsonl`` line."""
+        if self.metric == "accuracy":
+            return {"accuracy": round(self.accuracy, 4)}
+        return {
+            "precision": round(self.precision, 4),
+            "recall": round(self.recall, 4),
+            "f1": round(self.f1, 4),
+            "per_type": {row.label: round(row.f1, 4) for row in self.per_label},
+        }
+
 
 def evaluate(
     gold: Sequence[Sequence[str]],
@@ -88,31 +91,6 @@ def evaluate(
     if scheme == "plain":
         return _tag_report(gold, predicted, accuracy, tokens, unknown)
     return _span_report(gold, predicted, scheme, accuracy, tokens, unknown)
-
-
-def evaluate_tagger(
-    tagger: Tagger, sentences: list[Sentence], name: str | os.PathLike, batch_size: int = TAG_BATCH_SIZE
-) -> tuple[EvaluationReport, list[list[str]]]:
-    """Tag labelled ``sentences`` and score the result.
-
-    Predictions are converted to the gold file's own scheme, which is the one they are scored
-    and returned in (for ``--output-predictions``).
-
-    Raises:
-        InputError: span tags in the file for a model of plain tags, or the other way round.
-    """
-    gold = [s.tags for s in sentences]
-    gold_scheme = detect_scheme(gold)
-    if (gold_scheme == "plain") != (tagger.output_scheme == "plain"):
-        model_kind = "plain tags" if tagger.output_scheme == "plain" else "span tags"
-        file_kind = "plain tags" if gold_scheme == "plain" else "span tags"
-        raise InputError(f"the model predicts {model_kind} but this file has {file_kind}; wrong --tag-column?", name)
-    predicted = [
-        convert(tags, tagger.output_scheme, gold_scheme) if tags else tags
-        for tags in tagger.tag_stream((s.tokens for s in sentences), batch_size=batch_size)
-    ]
-    report = evaluate(gold, predicted, gold_scheme, known_labels=tagger.labels)
-    return report, predicted
 
 
 def _unknown_labels(gold: Sequence[Sequence[str]], scheme: str, known_labels: Sequence[str]) -> list[str]:

@@ -8,33 +8,30 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .evaluation import EvaluationReport
+from .events import BatchFinished, EpochRecord, RunInterrupted, TrainingResult, TrainingStarted
+
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from .evaluation import EvaluationReport
-    from .training import EpochRecord
-
 
 class Reporter:
-    """Receives training events; this base class ignores them all."""
+    """Receives training events (:mod:`bilstm_tagger.events`); this base class ignores them all."""
 
-    def training_started(self, summary: dict) -> None:
-        """Called once with the data and model sizes (see :func:`bilstm_tagger.training.train`)."""
+    def training_started(self, event: TrainingStarted) -> None:
+        """Called once with the data and model sizes (see :func:`bilstm_tagger.runner.train`)."""
 
-    def epoch_started(self, epoch: int, max_epochs: int, sentences: int) -> None:
-        """Called before the first batch of an epoch."""
-
-    def batch_finished(self, sentences: int, loss: float) -> None:
-        """Called after each optimiser step with the batch size and its mean loss."""
+    def batch_finished(self, event: BatchFinished) -> None:
+        """Called after each optimiser step: how far the epoch is, and the batch's mean loss."""
 
     def epoch_finished(self, record: EpochRecord) -> None:
         """Called after the dev evaluation of an epoch."""
 
-    def training_finished(self, result: dict) -> None:
+    def training_finished(self, result: TrainingResult) -> None:
         """Called once at the end with the best epoch and score."""
 
-    def interrupted(self, completed_epochs: int, output_dir: str) -> None:
-        """Called when a signal stops training; the resumable state of ``completed_epochs`` is saved."""
+    def interrupted(self, event: RunInterrupted) -> None:
+        """Called when a signal stops training; the resumable state of ``event.completed_epochs`` is saved."""
 
     def info(self, message: str) -> None:
         """A sentence worth telling the user."""
@@ -56,27 +53,25 @@ class RichReporter(Reporter):
         self._task = None
         self._loss_sum = 0.0
         self._batches = 0
-        self._metric = "f1"
 
-    def training_started(self, summary: dict) -> None:
-        self._metric = summary["metric"]
-        scheme = summary["tag_scheme"]
-        if scheme != "plain" and summary["data_scheme"] != scheme:
-            scheme = f"{scheme}, data in {summary['data_scheme']}"
+    def training_started(self, event: TrainingStarted) -> None:
+        scheme = event.tag_scheme
+        if scheme != "plain" and event.data_scheme != scheme:
+            scheme = f"{scheme}, data in {event.data_scheme}"
         self.console.print(
-            f"[bold]Training[/] on {summary['train_sentences']:,} sentences "
-            f"({summary['train_tokens']:,} tokens), dev {summary['dev_sentences']:,} · "
-            f"{summary['tags']} tags ({scheme}) · {summary['words']:,} words, {summary['chars']:,} characters · "
-            f"{summary['parameters']:,} parameters · {summary['device']}, {summary['threads']} threads → "
-            f"[cyan]{summary['output_dir']}[/]"
+            f"[bold]Training[/] on {event.train_sentences:,} sentences "
+            f"({event.train_tokens:,} tokens), dev {event.dev_sentences:,} · "
+            f"{event.tags} tags ({scheme}) · {event.words:,} words, {event.chars:,} characters · "
+            f"{event.parameters:,} parameters · {event.device}, {event.threads} threads → "
+            f"[cyan]{event.output_dir}[/]"
         )
 
-    def epoch_started(self, epoch: int, max_epochs: int, sentences: int) -> None:
+    def _start_progress(self, event: BatchFinished) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self._loss_sum, self._batches = 0.0, 0
         self._progress = Progress(
-            TextColumn(f"Epoch {epoch}/{max_epochs}"),
+            TextColumn(f"Epoch {event.epoch}/{event.max_epochs}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]:.3f}"),
@@ -86,16 +81,16 @@ class RichReporter(Reporter):
             transient=True,
             disable=not self.console.is_terminal,  # logs get the epoch rows only
         )
-        self._task = self._progress.add_task("train", total=sentences, loss=0.0, speed=0.0)
+        self._task = self._progress.add_task("train", total=event.total, loss=0.0, speed=0.0)
         self._progress.start()
 
-    def batch_finished(self, sentences: int, loss: float) -> None:
-        self._loss_sum += loss
+    def batch_finished(self, event: BatchFinished) -> None:
+        if self._progress is None:
+            self._start_progress(event)
+        self._loss_sum += event.loss
         self._batches += 1
-        task = self._progress.tasks[0]
-        elapsed = task.elapsed or 0.0
-        speed = (task.completed + sentences) / elapsed if elapsed > 0 else 0.0
-        self._progress.update(self._task, advance=sentences, loss=self._loss_sum / self._batches, speed=speed)
+        speed = event.sentences / event.seconds if event.seconds > 0 else 0.0
+        self._progress.update(self._task, completed=event.sentences, loss=self._loss_sum / self._batches, speed=speed)
 
     def epoch_finished(self, record: EpochRecord) -> None:
         from rich.table import Table
@@ -103,15 +98,15 @@ class RichReporter(Reporter):
         self._stop_progress()
         table = Table(box=None, show_header=record.epoch == 1, show_edge=False, pad_edge=False, header_style="bold")
         columns = ["Epoch", "Loss", "LR", "Sent/s", "Time"]
-        columns += ["Dev acc"] if self._metric == "accuracy" else ["Dev P", "Dev R", "Dev F1"]
+        dev = record.dev
+        columns += ["Dev acc"] if dev.metric == "accuracy" else ["Dev P", "Dev R", "Dev F1"]
         columns += ["Best"]
         for name in columns:
             table.add_column(name, justify="right", width=max(len(name), 8))
-        dev = record.dev
         scores = (
-            [f"{dev['accuracy']:.2f}"]
-            if self._metric == "accuracy"
-            else [f"{dev['precision']:.2f}", f"{dev['recall']:.2f}", f"{dev['f1']:.2f}"]
+            [f"{dev.accuracy:.2f}"]
+            if dev.metric == "accuracy"
+            else [f"{dev.precision:.2f}", f"{dev.recall:.2f}", f"{dev.f1:.2f}"]
         )
         table.add_row(
             str(record.epoch),
@@ -124,19 +119,20 @@ class RichReporter(Reporter):
         )
         self.console.print(table)
 
-    def training_finished(self, result: dict) -> None:
-        name = "accuracy" if result["metric"] == "accuracy" else "F1"
-        minutes, seconds = divmod(int(result["seconds"]), 60)
+    def training_finished(self, result: TrainingResult) -> None:
+        name = "accuracy" if result.metric == "accuracy" else "F1"
+        minutes, seconds = divmod(int(result.seconds), 60)
         self.console.print(
             f"[bold green]Done[/] in {minutes}m {seconds:02d}s: best dev {name} "
-            f"[bold]{result['best_dev_score']:.2f}[/] at epoch {result['best_epoch']} "
-            f"(of {result['epochs_run']}); model in [cyan]{result['output_dir']}[/]"
+            f"[bold]{result.best_dev_score:.2f}[/] at epoch {result.best_epoch} "
+            f"(of {result.epochs_run}); model in [cyan]{result.output_dir}[/]"
         )
 
-    def interrupted(self, completed_epochs: int, output_dir: str) -> None:
+    def interrupted(self, event: RunInterrupted) -> None:
         self._stop_progress()
+        output_dir = event.output_dir
         self.console.print(
-            f"[bold yellow]Interrupted[/] after {completed_epochs} completed epoch(s); the state to continue "
+            f"[bold yellow]Interrupted[/] after {event.completed_epochs} completed epoch(s); the state to continue "
             f"from is in [cyan]{output_dir}/resume.pt[/]. Resume by running the same command with "
             f"[bold]--resume {output_dir}[/]."
         )

@@ -19,7 +19,9 @@ import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
-SCHEMES: tuple[str, ...] = ("iob1", "iob2", "iobes", "bilou", "plain")
+SCHEMES: tuple[str, ...] = ("iob1", "iob2", "iobes", "bilou", "plain")  # what data may come in
+TRAINING_SCHEMES: tuple[str, ...] = ("iobes", "iob2")  # what a model may learn span tags in
+MODEL_SCHEMES: tuple[str, ...] = (*TRAINING_SCHEMES, "plain")  # what a model predicts in
 
 _SPAN_TAG = re.compile(r"^(?:O|[BIESLU]-.+)$")
 _LETTERS = {  # scheme → (begin, inside, end, single)
@@ -47,6 +49,16 @@ def split_tag(tag: str) -> tuple[str, str | None]:
 def is_span_tag(tag: str) -> bool:
     """Whether a tag looks like ``O`` or ``X-TYPE`` with X one of B, I, E, S, L, U."""
     return _SPAN_TAG.match(tag) is not None
+
+
+def tag_kind(scheme: str) -> str:
+    """``"plain tags"`` or ``"span tags"``: the two kinds of tags, which a model cannot mix."""
+    return "plain tags" if scheme == "plain" else "span tags"
+
+
+def same_kind(scheme: str, other: str) -> bool:
+    """Whether two schemes are both plain or both span schemes (span schemes convert into each other)."""
+    return tag_kind(scheme) == tag_kind(other)
 
 
 def detect_scheme(tag_sequences: Iterable[list[str]]) -> str:

@@ -1,118 +1,48 @@
-"""Tagging with a trained model: the :class:`Tagger` API, streaming, and the output formats.
+"""Tagging with a trained model: the :class:`Tagger` API, streaming files, and scoring a labelled corpus.
 
-Sentences are tagged as a stream: they are read a buffer at a time, sorted by length inside the
-buffer so that batches carry little padding, tagged batch by batch, and given back in input
-order. :meth:`Tagger.tag_file` reads its input in a background thread and tags whatever has
-arrived as soon as the reader would have to wait, so a slow pipe gets each answer when its line
-is in, while a fast one gets full batches.
+:meth:`Tagger.tag_file` reads its input in a background thread (:class:`~bilstm_tagger.readahead.ReadAhead`)
+and tags whatever has arrived as soon as the reader would have to wait, so a slow pipe gets each
+answer when its line is in, while a fast one gets full batches. Every result is a
+:class:`~bilstm_tagger.predictions.TaggedSentence`.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import queue
-import threading
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import islice
+from dataclasses import dataclass
 from typing import BinaryIO, TextIO
 
 import torch
 
 from . import checkpoint
-from .corpus import Sentence, iter_lines, iter_sentences, iter_text_sentences
+from .config import TAG_BATCH_SIZE, ModelConfig
+from .corpus import Sentence, iter_lines, iter_sentences, iter_text_sentences, read_corpus, resolve_format
+from .decoding import check_batch_size, predict_tags, tag_buffer
 from .errors import InputError
-from .model import BiLstmCrf, ModelConfig, resolve_device
-from .schemes import allowed_transitions, convert, tags_to_spans
-from .vocab import Encoder
-
-TAG_BATCH_SIZE = 256  # sentences per batch when tagging: measured fastest on 2 cores (benchmarks/README.md)
-MAX_SEGMENT_TOKENS = 500  # longer sentences are tagged (and trained on) in pieces of this length
-MAX_BATCH_TOKENS = 16_384  # padded tokens per batch when tagging, to bound memory
-
-
-def predict_tags(
-    model: BiLstmCrf,
-    encoder: Encoder,
-    sentences: Iterable[Sequence[str]],
-    device: torch.device | str = "cpu",
-    batch_size: int = TAG_BATCH_SIZE,
-    buffer_batches: int = 8,
-) -> Iterator[list[str]]:
-    """Yield the model's tags (in its own tag scheme) for each sentence, in input order.
-
-    ``batch_size * buffer_batches`` sentences are read ahead, sorted by length and tagged in
-    batches (see :func:`tag_buffer`); empty sentences get an empty list.
-    """
-    _check_batch_size(batch_size)
-    iterator = iter(sentences)
-    while buffer := list(islice(iterator, batch_size * buffer_batches)):
-        yield from tag_buffer(model, encoder, buffer, device, batch_size)
-
-
-def tag_buffer(
-    model: BiLstmCrf,
-    encoder: Encoder,
-    buffer: Sequence[Sequence[str]],
-    device: torch.device | str = "cpu",
-    batch_size: int = TAG_BATCH_SIZE,
-) -> list[list[str]]:
-    """Tag sentences in batches of at most ``batch_size`` sentences and ``MAX_BATCH_TOKENS`` padded tokens.
-
-    Sentences are sorted by length so that batches carry little padding; the result is in input
-    order. Sentences longer than ``MAX_SEGMENT_TOKENS`` are tagged in consecutive pieces of that
-    length, whose tags are joined: memory stays bounded whatever the input, and an entity that
-    crosses a cut becomes two.
-    """
-    model.eval()
-    # (length, sentence, first token) of each piece, shortest first
-    segments = sorted(
-        (min(MAX_SEGMENT_TOKENS, len(tokens) - start), index, start)
-        for index, tokens in enumerate(buffer)
-        for start in range(0, len(tokens), MAX_SEGMENT_TOKENS)
-    )
-    segment_tags: dict[tuple[int, int], list[str]] = {}
-    with torch.inference_mode():
-        for batch_segments in _batches(segments, batch_size):
-            pieces = [buffer[index][start : start + length] for length, index, start in batch_segments]
-            batch = encoder.encode(pieces, device=device)
-            for (_, index, start), tag_ids in zip(batch_segments, model.decode(batch)):
-                segment_tags[index, start] = [encoder.tags.itos[tag_id] for tag_id in tag_ids]
-    return [
-        [tag for start in range(0, len(tokens), MAX_SEGMENT_TOKENS) for tag in segment_tags[index, start]]
-        for index, tokens in enumerate(buffer)
-    ]
-
-
-def _batches(segments: list[tuple[int, int, int]], batch_size: int) -> Iterator[list[tuple[int, int, int]]]:
-    """Cut length-sorted segments into batches of at most ``batch_size`` and ``MAX_BATCH_TOKENS`` padded tokens."""
-    batch: list[tuple[int, int, int]] = []
-    for segment in segments:
-        if batch and (len(batch) == batch_size or (len(batch) + 1) * segment[0] > MAX_BATCH_TOKENS):
-            yield batch
-            batch = []
-        batch.append(segment)
-    if batch:
-        yield batch
-
-
-def _check_batch_size(batch_size: int) -> None:
-    if batch_size < 1:
-        raise InputError(f"batch size must be at least 1, got {batch_size}")
+from .evaluation import EvaluationReport, evaluate
+from .formats import format_record
+from .model import BiLstmCrf, build_model
+from .predictions import TaggedSentence, tagged_sentence
+from .readahead import ReadAhead
+from .runtime import resolve_device
+from .schemes import detect_scheme, same_kind, tag_kind
+from .vocab import Vocab
 
 
 class Tagger:
     """A trained model, ready to tag tokenised sentences.
 
-    >>> tagger = Tagger.load("models/sample")                            # doctest: +SKIP
-    >>> tagger.tag([["Maria", "Lopez", "lives", "in", "Berlin", "."]])    # doctest: +SKIP
-    [['I-PER', 'I-PER', 'O', 'O', 'I-LOC', 'O']]
+    >>> tagger = Tagger.load("models/sample")                               # doctest: +SKIP
+    >>> [sentence] = tagger.tag([["Maria", "Lopez", "lives", "in", "Berlin"]])  # doctest: +SKIP
+    >>> sentence.tags, sentence.spans                                        # doctest: +SKIP
+    (['I-PER', 'I-PER', 'O', 'O', 'I-LOC'], [Span(start=0, end=2, label='PER'), Span(start=4, end=5, label='LOC')])
 
     Tags come back in the scheme of the data the model was trained on (``output_scheme``).
 
     Args:
         model: the network.
-        encoder: its vocabularies.
+        vocab: its vocabularies.
         tag_scheme: the scheme the model predicts in.
         output_scheme: the scheme tags are returned in.
         device: where the model runs.
@@ -122,7 +52,7 @@ class Tagger:
     def __init__(
         self,
         model: BiLstmCrf,
-        encoder: Encoder,
+        vocab: Vocab,
         tag_scheme: str,
         output_scheme: str,
         device: torch.device | str = "cpu",
@@ -130,7 +60,7 @@ class Tagger:
     ):
         self.model = model.to(device).eval()
         self.corpus_settings = corpus_settings or {}
-        self.encoder = encoder
+        self.vocab = vocab
         self.tag_scheme = tag_scheme
         self.output_scheme = output_scheme
         self.device = torch.device(device)
@@ -148,20 +78,12 @@ class Tagger:
         """
         info = checkpoint.load_info(path)
         resolved = resolve_device(device)
-        encoder = Encoder.from_json(info.vocab)
+        vocab = Vocab.from_json(info.vocab)
         try:
             config = ModelConfig(**info.model)
         except TypeError as error:
             raise InputError(f"bad model configuration: {error}", os.path.join(path, checkpoint.CONFIG_FILE)) from None
-        tags = encoder.tags.itos
-        model = BiLstmCrf(
-            config,
-            len(encoder.words),
-            len(encoder.chars),
-            len(tags),
-            allowed_transitions(tags, info.tag_scheme),
-            num_extra_words=len(encoder.extra_words),
-        )
+        model = build_model(config, vocab, info.tag_scheme)
         state = checkpoint.load_weights(path, device="cpu")
         try:
             model.load_state_dict(state)
@@ -170,7 +92,7 @@ class Tagger:
             raise InputError(
                 f"weights do not match {checkpoint.CONFIG_FILE} ({reason})", os.path.join(path, checkpoint.WEIGHTS_FILE)
             ) from None
-        if encoder.extra_words:
+        if vocab.extra_words:
             vectors = checkpoint.load_extra_word_vectors(path)
             if tuple(vectors.shape) != tuple(model.extra_word_vectors.shape):
                 raise InputError(
@@ -178,7 +100,7 @@ class Tagger:
                     os.path.join(path, checkpoint.PRETRAINED_FILE),
                 )
             model.extra_word_vectors = vectors.to(torch.float16)
-        return cls(model, encoder, info.tag_scheme, info.data_scheme, resolved, info.corpus)
+        return cls(model, vocab, info.tag_scheme, info.data_scheme, resolved, info.corpus)
 
     def column(self, role: str, corpus_format: str, given: str | int | None) -> str | int | None:
         """``given``, or else the ``word``/``tag`` column the model was trained with, if ``corpus_format`` is
@@ -190,18 +112,26 @@ class Tagger:
     @property
     def labels(self) -> list[str]:
         """The tags the model predicts, in its own tag scheme."""
-        return list(self.encoder.tags.itos)
+        return list(self.vocab.tags.itos)
 
-    def tag(self, sentences: Iterable[Sequence[str]], batch_size: int = TAG_BATCH_SIZE) -> list[list[str]]:
-        """Tag a list of tokenised sentences; one tag list per sentence, in ``output_scheme``."""
+    def tag(self, sentences: Iterable[Sequence[str]], batch_size: int = TAG_BATCH_SIZE) -> list[TaggedSentence]:
+        """Tag a list of tokenised sentences; one :class:`TaggedSentence` each, in ``output_scheme``."""
         return list(self.tag_stream(sentences, batch_size=batch_size))
 
     def tag_stream(
-        self, sentences: Iterable[Sequence[str]], batch_size: int = TAG_BATCH_SIZE, buffer_batches: int = 8
-    ) -> Iterator[list[str]]:
-        """Like :meth:`tag`, lazily: reads ``batch_size * buffer_batches`` sentences ahead at most."""
-        for tags in predict_tags(self.model, self.encoder, sentences, self.device, batch_size, buffer_batches):
-            yield self._to_output_scheme(tags)
+        self,
+        sentences: Iterable[Sequence[str]],
+        batch_size: int = TAG_BATCH_SIZE,
+        buffer_batches: int = 8,
+        scheme: str | None = None,
+    ) -> Iterator[TaggedSentence]:
+        """Like :meth:`tag`, lazily: reads ``batch_size * buffer_batches`` sentences ahead at most.
+
+        ``scheme`` writes the tags in another span scheme than ``output_scheme`` (a gold file's).
+        """
+        scheme = scheme or self.output_scheme
+        for tokens, tags in predict_tags(self.model, self.vocab, sentences, self.device, batch_size, buffer_batches):
+            yield tagged_sentence(tokens, tags, self.tag_scheme, scheme)
 
     def tag_file(
         self,
@@ -221,7 +151,7 @@ class Tagger:
         out malformed, the records of the sentences before the bad line are written first, then
         the :class:`InputError` is raised. Returns the number of records written.
         """
-        _check_batch_size(batch_size)
+        check_batch_size(batch_size)
         lines = iter_lines(stream, name, encoding_errors)
         if input_format == "text":
             sentences: Iterator[Sentence] = iter_text_sentences(lines)
@@ -231,119 +161,77 @@ class Tagger:
         source = ReadAhead(sentences, capacity=batch_size * 16)
         written = 0
         while buffer := source.take(batch_size * 8):
-            tags_list = tag_buffer(self.model, self.encoder, [s.tokens for s in buffer], self.device, batch_size)
+            tags_list = tag_buffer(self.model, self.vocab, [s.tokens for s in buffer], self.device, batch_size)
             for sentence, tags in zip(buffer, tags_list):
-                output.write(
-                    format_record(output_format, sentence.tokens, self._to_output_scheme(tags), self.output_scheme)
-                )
+                tagged = tagged_sentence(sentence.tokens, tags, self.tag_scheme, self.output_scheme)
+                output.write(format_record(output_format, tagged))
             output.flush()
             written += len(buffer)
         return written
 
-    def _to_output_scheme(self, tags: list[str]) -> list[str]:
-        return convert(tags, self.tag_scheme, self.output_scheme) if tags else tags
 
+@dataclass(frozen=True)
+class Evaluation:
+    """A model scored on a labelled file: the report, the file's sentences and the predictions.
 
-class ReadAhead:
-    """Runs an iterator in a background thread; :meth:`take` returns whatever has arrived.
-
-    The queue between the two is bounded (``capacity`` items), so memory stays bounded however
-    long the input. An exception raised by the iterator reaches the consumer after the items that
-    came before it.
+    ``predicted`` are in the file's own scheme; ``corpus_format`` is the format the file was read as.
     """
 
-    _END = object()
+    report: EvaluationReport
+    sentences: list[Sentence]
+    predicted: list[TaggedSentence]
+    corpus_format: str
 
-    def __init__(self, iterable: Iterable, capacity: int = 4096):
-        self._queue: queue.Queue = queue.Queue(maxsize=capacity)
-        self._pending_error: BaseException | None = None
-        self._finished = False
-        threading.Thread(target=self._produce, args=(iter(iterable),), daemon=True).start()
-
-    def _produce(self, iterator: Iterator) -> None:
-        try:
-            for item in iterator:
-                self._queue.put(item)
-        except BaseException as error:  # handed over to the consumer's thread
-            self._queue.put(_Failure(error))
-        else:
-            self._queue.put(self._END)
-
-    def take(self, limit: int) -> list:
-        """Wait for one item, then return it with the others already there, ``limit`` at most.
-
-        Returns an empty list once the input is exhausted; raises the iterator's exception (after
-        the items read before it have been returned).
-        """
-        if self._pending_error is not None:
-            error, self._pending_error = self._pending_error, None
-            raise error
-        if self._finished:
-            return []
-        items: list = []
-        item = self._queue.get()
-        while True:
-            if item is self._END or isinstance(item, _Failure):
-                self._finished = True
-                if isinstance(item, _Failure):
-                    if not items:
-                        raise item.error
-                    self._pending_error = item.error
-                return items
-            items.append(item)
-            if len(items) >= limit:
-                return items
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return items
+    @property
+    def predicted_tags(self) -> list[list[str]]:
+        return [sentence.tags for sentence in self.predicted]
 
 
-class _Failure:
-    def __init__(self, error: BaseException):
-        self.error = error
+def evaluate_file(
+    tagger: Tagger,
+    path: str | os.PathLike,
+    corpus_format: str = "auto",
+    word_column: str | None = None,
+    tag_column: str | None = None,
+    encoding_errors: str = "strict",
+    batch_size: int = TAG_BATCH_SIZE,
+) -> Evaluation:
+    """Read a labelled corpus and score ``tagger`` on it (see :func:`evaluate_tagger`).
+
+    The word and tag columns default to the ones the model was trained with, when the file has
+    the training data's format.
+    """
+    resolved = resolve_format(path, corpus_format)
+    sentences = read_corpus(
+        path,
+        resolved,
+        word_column=tagger.column("word", resolved, word_column),
+        tag_column=tagger.column("tag", resolved, tag_column),
+        encoding_errors=encoding_errors,
+    )
+    report, predicted = evaluate_tagger(tagger, sentences, path, batch_size=batch_size)
+    return Evaluation(report, sentences, predicted, resolved)
 
 
-# ---------------------------------------------------------------------------------------------
-# Output formats: each returns one whole record, ending with a newline.
+def evaluate_tagger(
+    tagger: Tagger, sentences: list[Sentence], name: str | os.PathLike, batch_size: int = TAG_BATCH_SIZE
+) -> tuple[EvaluationReport, list[TaggedSentence]]:
+    """Tag labelled ``sentences`` and score the result.
 
+    Predictions are written in the gold file's own scheme, which is the one they are scored and
+    returned in (for ``--output-predictions``).
 
-def format_record(output_format: str, tokens: Sequence[str], tags: Sequence[str], scheme: str) -> str:
-    """One sentence in ``conll``, ``inline`` or ``jsonl`` form (see the README for examples)."""
-    if output_format == "conll":
-        return "".join(f"{token}\t{tag}\n" for token, tag in zip(tokens, tags)) + "\n"
-    if output_format == "inline":
-        return format_inline(tokens, tags, scheme) + "\n"
-    if output_format == "jsonl":
-        return (
-            json.dumps(
-                {"tokens": list(tokens), "tags": list(tags), "spans": _span_objects(tokens, tags, scheme)},
-                ensure_ascii=False,
-            )
-            + "\n"
+    Raises:
+        InputError: span tags in the file for a model of plain tags, or the other way round.
+    """
+    gold = [s.tags for s in sentences]
+    gold_scheme = detect_scheme(gold)
+    if not same_kind(gold_scheme, tagger.output_scheme):
+        raise InputError(
+            f"the model predicts {tag_kind(tagger.output_scheme)} but this file has {tag_kind(gold_scheme)}; "
+            "wrong --tag-column?",
+            name,
         )
-    raise ValueError(f"unknown output format {output_format!r}")
-
-
-def format_inline(tokens: Sequence[str], tags: Sequence[str], scheme: str) -> str:
-    """``[PER John Smith] lives in [LOC Paris] .`` for span tags, ``John/NOUN lives/VERB`` for plain ones."""
-    if scheme == "plain":
-        return " ".join(f"{token}/{tag}" for token, tag in zip(tokens, tags))
-    pieces: list[str] = []
-    position = 0
-    for start, end, label in tags_to_spans(list(tags)):
-        pieces.extend(tokens[position:start])
-        pieces.append(f"[{label} {' '.join(tokens[start:end])}]")
-        position = end
-    pieces.extend(tokens[position:])
-    return " ".join(pieces)
-
-
-def _span_objects(tokens: Sequence[str], tags: Sequence[str], scheme: str) -> list[dict]:
-    """Entities as ``{"start", "end", "type", "text"}``; ``end`` is exclusive, as in Python slices."""
-    if scheme == "plain":
-        return []
-    return [
-        {"start": start, "end": end, "type": label, "text": " ".join(tokens[start:end])}
-        for start, end, label in tags_to_spans(list(tags))
-    ]
+    predicted = list(tagger.tag_stream((s.tokens for s in sentences), batch_size=batch_size, scheme=gold_scheme))
+    report = evaluate(gold, [p.tags for p in predicted], gold_scheme, known_labels=tagger.labels)
+    return report, predicted

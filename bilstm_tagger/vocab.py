@@ -76,8 +76,8 @@ class Batch:
     tag_ids: torch.Tensor | None = None
 
 
-class Encoder:
-    """Turns sentences into :class:`Batch` tensors with the word, character and tag vocabularies."""
+class Vocab:
+    """The word, character and tag vocabularies of a model, and how sentences become :class:`Batch` tensors."""
 
     def __init__(self, words: Vocabulary, chars: Vocabulary, tags: Vocabulary, extra_words: list[str] | None = None):
         self.words = words
@@ -92,7 +92,7 @@ class Encoder:
         self._char_ids_cache: dict[str, list[int]] = {}
 
     @classmethod
-    def build(cls, sentences: Iterable[tuple[Sequence[str], Sequence[str]]]) -> Encoder:
+    def build(cls, sentences: Iterable[tuple[Sequence[str], Sequence[str]]]) -> Vocab:
         """Vocabularies from training ``(tokens, tags)`` pairs.
 
         Words are kept with their case, digits as 0 (:func:`normalise_word`); characters as they
@@ -119,7 +119,7 @@ class Encoder:
         return data
 
     @classmethod
-    def from_json(cls, data: dict) -> Encoder:
+    def from_json(cls, data: dict) -> Vocab:
         words = Vocabulary(data["words"][2:])
         chars = Vocabulary(data["chars"][2:])
         return cls(words, chars, Vocabulary(data["tags"], specials=False), data.get("extra_words"))

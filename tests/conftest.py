@@ -14,21 +14,19 @@ def tiny_model():
     """An untrained BiLSTM-CRF over a handful of words, in eval mode, with IOBES constraints."""
     import torch
 
-    from bilstm_tagger.model import BiLstmCrf, ModelConfig
-    from bilstm_tagger.schemes import allowed_transitions
-    from bilstm_tagger.vocab import Encoder
+    from bilstm_tagger.config import ModelConfig
+    from bilstm_tagger.model import build_model
+    from bilstm_tagger.vocab import Vocab
 
     torch.manual_seed(0)
     sentences = [
         (["Anna", "Berg", "lives", "in", "Oslo", "."], ["B-PER", "E-PER", "O", "O", "S-LOC", "O"]),
         (["Tom", "visited", "New", "York", "City", "yesterday"], ["S-PER", "O", "B-LOC", "I-LOC", "E-LOC", "O"]),
     ]
-    encoder = Encoder.build(sentences)
-    config = ModelConfig(word_dim=8, char_dim=5, char_filters=6, hidden_size=7)
-    tags = encoder.tags.itos
-    model = BiLstmCrf(config, len(encoder.words), len(encoder.chars), len(tags), allowed_transitions(tags, "iobes"))
+    vocab = Vocab.build(sentences)
+    model = build_model(ModelConfig(word_dim=8, char_dim=5, char_filters=6, hidden_size=7), vocab, "iobes")
     model.eval()
     with torch.no_grad():  # scores large enough that the tags depend on the input
         for parameter in model.parameters():
             parameter.mul_(3.0)
-    return model, encoder
+    return model, vocab

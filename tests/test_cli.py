@@ -11,8 +11,7 @@ from dataclasses import asdict
 import pytest
 
 from bilstm_tagger import __version__
-from bilstm_tagger.model import ModelConfig
-from bilstm_tagger.training import PRESETS, TrainingConfig
+from bilstm_tagger.config import PRESETS, ModelConfig, TrainingConfig
 
 from conftest import DATA
 
@@ -221,18 +220,21 @@ def test_bad_model_directories_are_one_line_errors(tmp_path, model_dir):
     )
 
 
-def test_the_cli_default_tagging_batch_size_is_the_library_one():
-    from bilstm_tagger import cli, tagging
+def test_every_training_option_of_the_cli_reaches_the_config():
+    """The CLI hands over its options by name: each one must be a config field, and each field but the
+    encoder (one choice so far) an option."""
+    from bilstm_tagger import cli
+    from bilstm_tagger.config import OPTION_NAMES
 
-    assert cli.TAG_BATCH_SIZE == tagging.TAG_BATCH_SIZE
+    parameters = set(inspect.signature(cli.train).parameters)
+    assert OPTION_NAMES - parameters == {"encoder"}
 
 
 def test_the_cli_training_defaults_are_the_library_ones():
     from bilstm_tagger import cli
 
     library = {**asdict(TrainingConfig()), **asdict(ModelConfig())}
-    library["layers"] = library.pop("num_layers")
-    del library["word_dim"], library["threads"]  # the CLI's None / 0 mean "from --embeddings" / "all cores"
+    del library["word_dim"]  # the CLI's None means "50, or the size of --embeddings"
     cli_defaults = {name: p.default for name, p in inspect.signature(cli.train).parameters.items()}
     checked = {name: (cli_defaults[name], library[name]) for name in library if name in cli_defaults}
     assert len(checked) >= 18
@@ -300,3 +302,26 @@ def test_a_preset_sets_model_sizes_unless_the_command_line_does(tmp_path):
     }
     assert sizes == {"preset": PRESETS["pos"]["hidden_size"], "given": 16}
     assert PRESETS["pos"]["hidden_size"] != ModelConfig().hidden_size
+
+
+def test_the_python_api_examples_of_the_readme_run_as_written(model_dir, tmp_path):
+    """The README's Python blocks, run in a directory laid out like the project's (data/, models/sample)."""
+    readme = (DATA.parent / "README.md").read_text()
+    section = readme[readme.index("## Python API") : readme.index("## Layout")]
+    blocks = section.split("```python\n")[1:]
+    assert len(blocks) == 2
+    (tmp_path / "data").symlink_to(DATA)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "sample").symlink_to(model_dir)
+    outputs = []
+    for block in blocks:
+        code = block.split("```")[0]
+        result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout)
+    from bilstm_tagger.corpus import read_corpus
+
+    records = [line for line in outputs[0].splitlines() if line.startswith('{"tokens": ')]
+    assert "['Anna', 'Berg', 'sings']" in outputs[0] and len(records) == len(read_corpus(TEST))
+    config = json.loads((tmp_path / "models" / "python" / "config.json").read_text())
+    assert config["training"]["optimizer"] == "sgd" and config["training"]["max_epochs"] == 2

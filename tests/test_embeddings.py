@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from bilstm_tagger import Tagger
+from bilstm_tagger.config import ModelConfig, TrainingConfig
 from bilstm_tagger.corpus import read_corpus
 from bilstm_tagger.embeddings import GLOVE_PACKAGE, coverage, load_pretrained, read_text_vectors
 from bilstm_tagger.errors import InputError
-from bilstm_tagger.model import ModelConfig
-from bilstm_tagger.training import TrainingConfig, train
+from bilstm_tagger.runner import train
 
 from conftest import DATA
 
@@ -85,8 +85,8 @@ def test_a_word_never_seen_in_training_gets_its_pretrained_vector(tmp_path):
     assert {p.name for p in (tmp_path / "model").iterdir()} >= {"pretrained.pt", "model.pt", "vocab.json"}
     tagger = Tagger.load(tmp_path / "model")
     assert tagger.model.config.word_dim == 3  # the vectors' size
-    word_id = tagger.encoder.word_id("Kyrgyzstan")
-    assert word_id >= len(tagger.encoder.words)
+    word_id = tagger.vocab.word_id("Kyrgyzstan")
+    assert word_id >= len(tagger.vocab.words)
     with torch.no_grad():
         vector = tagger.model.embed_words(torch.tensor([[word_id]]))[0, 0]
     assert vector.tolist() == pytest.approx([0.5, -0.5, 1.5], abs=1e-3)

@@ -9,11 +9,10 @@ import threading
 import pytest
 
 from bilstm_tagger import Tagger
+from bilstm_tagger.config import MAX_SEGMENT_TOKENS, ModelConfig, TrainingConfig
 from bilstm_tagger.corpus import read_corpus
 from bilstm_tagger.errors import InputError
-from bilstm_tagger.model import ModelConfig
-from bilstm_tagger.tagging import MAX_SEGMENT_TOKENS
-from bilstm_tagger.training import TrainingConfig, train
+from bilstm_tagger.runner import train
 
 from conftest import DATA
 

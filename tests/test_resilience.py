@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from bilstm_tagger import Tagger, files
+from bilstm_tagger.config import ModelConfig, TrainingConfig
 from bilstm_tagger.corpus import read_corpus
 from bilstm_tagger.errors import InputError
-from bilstm_tagger.model import ModelConfig
-from bilstm_tagger.training import TrainingConfig, train
+from bilstm_tagger.runner import train
 
 from conftest import DATA
 

@@ -3,7 +3,7 @@
 import itertools
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bilstm_tagger.schemes import (
@@ -132,3 +132,20 @@ def test_any_tag_sequence_converts_without_error_and_keeps_its_spans(tags):
     spans = tags_to_spans(tags)
     for scheme in IN_SCHEME:
         assert tags_to_spans(convert(tags, "iob2", scheme)) == spans
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["O", "B-PER", "I-PER", "E-PER", "S-PER", "B-LOC", "I-LOC", "E-LOC", "S-LOC"]), max_size=12
+    )
+)
+def test_a_tagged_sentence_has_the_tags_and_spans_of_a_conversion(tags):
+    from bilstm_tagger.predictions import tagged_sentence
+
+    tokens = [f"w{i}" for i in range(len(tags))]
+    for target in ("iob1", "iob2", "iobes", "bilou"):
+        sentence = tagged_sentence(tokens, tags, "iobes", target)
+        assert sentence.tags == convert(tags, "iobes", target)
+        assert sentence.spans == tags_to_spans(sentence.tags)
+    assert tagged_sentence(tokens, tags, "plain", "plain").spans == []

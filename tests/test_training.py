@@ -5,11 +5,12 @@ import random
 import pytest
 import torch
 
+from bilstm_tagger.config import ModelConfig, TrainingConfig
 from bilstm_tagger.corpus import Sentence
 from bilstm_tagger.errors import InputError
-from bilstm_tagger.model import ModelConfig
+from bilstm_tagger.runner import train
 from bilstm_tagger.tagging import Tagger
-from bilstm_tagger.training import TrainingConfig, make_batches, train
+from bilstm_tagger.training import make_batches
 
 SENTENCES = [
     Sentence(["Anna", "Berg", "lives", "in", "Oslo", "."], ["I-PER", "I-PER", "O", "O", "I-LOC", "O"]),
@@ -72,3 +73,35 @@ def test_span_and_plain_dev_data_cannot_be_mixed(tmp_path):
 def test_bad_settings_are_input_errors(make, message):
     with pytest.raises(InputError, match=message):
         make()
+
+
+def test_the_loop_yields_a_record_per_epoch_and_writes_nothing(tmp_path, monkeypatch):
+    from bilstm_tagger.training import setup_training, train_epochs
+
+    monkeypatch.chdir(tmp_path)
+    state = setup_training(SENTENCES, SENTENCES[:4], TrainingConfig(seed=3, **{**TINY, "max_epochs": 4}))
+    progress = []
+    records = list(train_epochs(state, on_batch=progress.append))
+    assert [r.epoch for r in records] == [1, 2, 3, 4] and state.epoch == 4
+    assert records[0].best and state.best_score == max(r.dev.score for r in records)
+    assert state.best_epoch == max((r for r in records if r.best), key=lambda r: r.epoch).epoch
+    per_epoch = len(SENTENCES) // TINY["batch_size"]
+    assert len(progress) == 4 * per_epoch and progress[per_epoch - 1].sentences == len(SENTENCES)
+    assert list(tmp_path.iterdir()) == [], "the loop knows nothing of files"
+
+
+def test_a_loop_continued_from_its_state_ends_where_an_unbroken_one_does():
+    from bilstm_tagger.training import setup_training, train_epochs
+
+    config = TrainingConfig(seed=5, **TINY)
+    unbroken = setup_training(SENTENCES, SENTENCES[:4], config)
+    records = list(train_epochs(unbroken))
+    first = setup_training(SENTENCES, SENTENCES[:4], config)
+    next(train_epochs(first))
+    saved = first.state_dict()
+    second = setup_training(SENTENCES, SENTENCES[:4], config)
+    second.load_state_dict(saved)
+    rest = list(train_epochs(second))
+    assert [r.to_json()["dev"] for r in rest] == [r.to_json()["dev"] for r in records[1:]]
+    expected, actual = unbroken.model.state_dict(), second.model.state_dict()
+    assert all(torch.equal(expected[name], actual[name]) for name in expected)

@@ -1,0 +1,60 @@
+"""Where torch runs: the device and the number of CPU threads.
+
+torch is imported inside the functions, so that :func:`available_cores` costs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from .errors import InputError
+
+if TYPE_CHECKING:
+    import torch
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def resolve_device(name: str) -> torch.device:
+    """``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA when available) → a torch device.
+
+    Raises:
+        InputError: an unknown device, or CUDA asked for but not available.
+    """
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise InputError(f"unknown device {name!r} (choose cpu, cuda, cuda:N or auto)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {name!r} asked for, but CUDA is not available to this torch ({torch.__version__})")
+    if device.type not in ("cpu", "cuda"):
+        raise InputError(f"unsupported device {name!r} (choose cpu, cuda, cuda:N or auto)")
+    return device
+
+
+def set_threads(threads: int | None) -> int:
+    """Use ``threads`` CPU threads for torch's operators (0 or ``None``: one per available core).
+
+    One inter-op thread: this model has no independent operators to run side by side, and extra
+    threads would only compete for the same cores. Returns the number of threads set.
+    """
+    import torch
+
+    if threads is None or threads <= 0:
+        threads = available_cores()
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass  # already set: inter-op threads can only be set before the first parallel operator
+    return threads

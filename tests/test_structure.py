@@ -1,0 +1,97 @@
+"""How the package is cut: what imports what, where the model is built, how large a class grows.
+
+These are the rules that keep each new capability an addition: configuration without torch,
+no import cycle, one model builder, small classes, the CRF dependency pinned to the release
+whose private methods :mod:`bilstm_tagger.crf` replaces.
+"""
+
+import ast
+import subprocess
+import sys
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+PACKAGE = ROOT / "bilstm_tagger"
+MODULES = {path.stem: ast.parse(path.read_text(), str(path)) for path in sorted(PACKAGE.glob("*.py"))}
+
+
+def imported_modules(tree: ast.Module) -> set[str]:
+    """The package's modules that a module imports, at any level: inside functions and type-checking blocks too."""
+    names = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom) or node.level != 1:
+            continue
+        if node.module:
+            names.add(node.module.split(".")[0])
+        else:
+            names.update(alias.name for alias in node.names)  # from . import checkpoint
+    return names & set(MODULES)
+
+
+@pytest.mark.parametrize("module", ["config", "events", "evaluation", "predictions", "formats", "schemes", "cli"])
+def test_modules_that_must_not_import_torch(module):
+    code = f"import sys, bilstm_tagger.{module}; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_the_package_has_no_import_cycle():
+    graph = {name: imported_modules(tree) - {name} for name, tree in MODULES.items()}
+    graph["__init__"] -= {"tagging"}  # the lazy `Tagger` attribute of the package itself
+    visiting, done = [], set()
+
+    def visit(module):
+        if module in done:
+            return
+        assert module not in visiting, f"import cycle: {' → '.join(visiting[visiting.index(module) :] + [module])}"
+        visiting.append(module)
+        for imported in sorted(graph[module]):
+            visit(imported)
+        visiting.pop()
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module)
+    importers_of_cli = {name for name, imported in graph.items() if "cli" in imported}
+    assert importers_of_cli == {"__main__"}, "only `python -m bilstm_tagger` imports the CLI"
+
+
+def test_the_network_is_constructed_in_one_place():
+    calls = [
+        (name, node.lineno)
+        for name, tree in MODULES.items()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "BiLstmCrf"
+    ]
+    assert len(calls) == 1 and calls[0][0] == "model", calls
+    builder = next(
+        node for node in ast.walk(MODULES["model"]) if isinstance(node, ast.FunctionDef) and node.name == "build_model"
+    )
+    assert builder.lineno <= calls[0][1] <= builder.end_lineno
+
+
+def test_no_class_is_over_200_lines():
+    long_classes = [
+        f"{name}.{node.name}: {node.end_lineno - node.lineno + 1} lines"
+        for name, tree in MODULES.items()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > 200
+    ]
+    assert not long_classes
+
+
+def test_pytorch_crf_is_the_release_whose_private_methods_we_replace():
+    from torchcrf import CRF
+
+    from bilstm_tagger.crf import ConstrainedCRF
+
+    assert version("pytorch-crf") == "0.7.2"
+    pinned = [line for line in Path(ROOT / "pyproject.toml").read_text().splitlines() if "pytorch-crf" in line]
+    assert pinned == [
+        '    "pytorch-crf==0.7.2",  # exactly: bilstm_tagger/crf.py replaces three of its private methods'
+    ]
+    for method in ("_compute_score", "_compute_normalizer", "_viterbi_decode"):
+        assert method in vars(CRF) and method in vars(ConstrainedCRF)
