@@ -45,8 +45,8 @@ class CheckpointInfo:
     """Everything in a checkpoint except the weights.
 
     Attributes:
-        model: :class:`~bilstm_tagger.model.ModelConfig` fields (vocabulary sizes come from ``vocab``).
-        vocab: :meth:`~bilstm_tagger.vocab.Encoder.to_json` output.
+        model: :class:`~bilstm_tagger.config.ModelConfig` fields (vocabulary sizes come from ``vocab``).
+        vocab: :meth:`~bilstm_tagger.vocab.Vocab.to_json` output.
         tag_scheme: the scheme the model predicts in (``iobes``, ``iob2`` or ``plain``).
         data_scheme: the scheme of the training data; predictions are written back in it.
         corpus: how the training corpus was read (format, word and tag columns).

@@ -15,7 +15,15 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from .config import DEFAULT_LEARNING_RATES, OPTION_NAMES, PRESETS, TAG_BATCH_SIZE, ModelConfig, TrainingConfig
+from .config import (
+    DEFAULT_LEARNING_RATES,
+    OPTION_NAMES,
+    PRESETS,
+    TAG_BATCH_SIZE,
+    ModelConfig,
+    TrainingConfig,
+    config_from_options,
+)
 from .errors import InputError, TrainingInterrupted
 from .formats import OUTPUT_FORMATS
 from .schemes import TRAINING_SCHEMES
@@ -292,10 +300,11 @@ def train(
 
     Example: tagger train data/ner/train.txt --dev data/ner/dev.txt --output models/sample
     """
-    from .config import config_from_options
     from .reporting import RichReporter
     from .runner import train_files
 
+    # The options named after config fields (OPTION_NAMES) reach the config by name: those the
+    # command line gave, with the preset filling the others.
     given = {
         name: value
         for name, value in context.params.items()
