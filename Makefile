@@ -15,6 +15,7 @@ MODEL ?= models/sample
 MIN_SCORE ?= 0
 TRAIN_ARGS ?= --max-epochs 50 --patience 10
 
+DEMO_MODEL ?= models/demo
 DEMO_SENTENCE ?= Maria Lopez , chief executive of Nordwind Bank , said in Berlin on Monday that profits rose 5 percent .
 
 .PHONY: help install test demo train evaluate bench bench-speed bench-accuracy lint clean
@@ -38,10 +39,10 @@ test:
 	$(PYTHON) -m pytest -q
 
 demo:
-	$(TAGGER) train data/ner/train.txt --dev data/ner/dev.txt --output models/demo --overwrite $(TRAIN_ARGS) --embeddings glove-6b-50d
-	$(TAGGER) evaluate models/demo data/ner/test.txt
-	echo "$(DEMO_SENTENCE)" | $(TAGGER) tag models/demo --format inline
-	echo "$(DEMO_SENTENCE)" | $(TAGGER) tag models/demo --format conll
+	$(TAGGER) train data/ner/train.txt --dev data/ner/dev.txt --output $(DEMO_MODEL) --overwrite $(TRAIN_ARGS) --embeddings glove-6b-50d
+	$(TAGGER) evaluate $(DEMO_MODEL) data/ner/test.txt
+	echo "$(DEMO_SENTENCE)" | $(TAGGER) tag $(DEMO_MODEL) --format inline
+	echo "$(DEMO_SENTENCE)" | $(TAGGER) tag $(DEMO_MODEL) --format conll
 
 train:
 	$(TAGGER) train $(TRAIN) --dev $(DEV) --output $(MODEL) --overwrite $(TRAIN_ARGS)

@@ -5,9 +5,11 @@
 Each run is the `tagger train` / `tagger evaluate` command printed in the report, in a fresh
 process, one after the other (never two at once: on 2 cores they would slow each other down).
 Results: a rich table, ``benchmarks/RESULTS.md`` (with the exact commands, CPU, core count and torch
-version) and ``benchmarks/results.json``, rewritten after every run. With ``--only``, the other
-benchmarks' runs are kept from the last ``results.json``, so the files hold the latest run of
-each. Scores are percentages. Nothing is asserted.
+version) and ``benchmarks/results.json``, rewritten after every run, each run with the machine it
+ran on; the accuracy figures of README.md and benchmarks/README.md are then rendered again from it
+(figures.py). With ``--only``, the other benchmarks' runs are kept from the last ``results.json``,
+machine and all, so the files hold the latest run of each. Scores are percentages. Nothing is
+asserted.
 """
 
 from __future__ import annotations
@@ -21,12 +23,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from speed import machine, run_child  # noqa: E402  (the benchmarks share their helpers)
+import figures  # noqa: E402  (the benchmarks share their helpers)
+from speed import machine, run_child  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 TAGGER = [sys.executable, "-m", "bilstm_tagger"]
-NOTES_MARKER = "<!-- Written by hand below this line: the benchmark keeps it when it rewrites the file. -->"
 
 # name → (dataset, embeddings, metric, train, dev, test, preset and options)
 RUNS = {
@@ -89,6 +91,7 @@ def run_one(name: str, seed: int, data: Path, models: Path, extra: list[str]) ->
             " ".join(command[len(TAGGER) :]).replace(str(data), "../shared/data").replace(f"{ROOT}/", "")
             for command in (train_command, evaluate_command)
         ],
+        "machine": machine(),
     }
 
 
@@ -119,33 +122,8 @@ def summarise(runs: list[dict]) -> list[dict]:
 
 
 def write_report(results: dict, path: Path) -> None:
-    """Write RESULTS.md, keeping whatever an earlier version had below NOTES_MARKER."""
-    notes = NOTES_MARKER + "\n"
-    if path.exists() and NOTES_MARKER in (previous := path.read_text()):
-        notes = previous[previous.index(NOTES_MARKER) :]
-    lines = [
-        "# Accuracy benchmark results",
-        "",
-        f"Machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, torch {results['machine']['torch']}, "
-        f"Python {results['machine']['python']}. Produced by `make bench-accuracy` (`python benchmarks/accuracy.py`).",
-        "",
-        "| dataset | embeddings | metric | seeds | test mean ± std | test min | dev mean | epochs | train min | sent/s | peak MB |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for row in results["summary"]:
-        lines.append(
-            f"| {row['dataset']} | {row['embeddings']} | {row['metric']} | {row['seeds']} | "
-            f"{row['test_mean']:.2f} ± {row['test_std']:.2f} | {row['test_min']:.2f} | {row['dev_mean']:.2f} | "
-            f"{row['epochs_mean']} | {row['train_minutes_mean']} | {row['sentences_per_second_mean']} | {row['peak_rss_mb']} |"
-        )
-    lines += ["", "## Runs and their exact commands", ""]
-    for run in results["runs"]:
-        lines.append(
-            f"- {run['name']} seed {run['seed']}: test {run['test']:.2f}, dev {run['dev']:.2f} "
-            f"(best epoch {run['best_epoch']} of {run['epochs']}), {run['train_minutes']:.1f} min"
-        )
-        lines += [f"  - `tagger {command}`" for command in run["commands"]]
-    path.write_text("\n".join(lines) + "\n\n" + notes)
+    """Write RESULTS.md, keeping whatever an earlier version had below figures.NOTES_MARKER."""
+    figures.write_results_markdown(results, path)
 
 
 def print_table(summary: list[dict]) -> None:
@@ -182,6 +160,21 @@ def print_table(summary: list[dict]) -> None:
     Console().print(table)
 
 
+def kept_runs(path: Path, measuring: list[str]) -> list[dict]:
+    """The runs of an earlier results.json whose benchmark is not run now, each with its machine.
+
+    They are kept so that the files always hold the latest run of each benchmark, and keep the
+    machine they ran on so that the report can say so where it differs from the new runs'.
+    """
+    if not path.exists():
+        return []
+    previous = json.loads(path.read_text())
+    kept = [run for run in previous["runs"] if run["name"] not in measuring]
+    for run in kept:  # a file from before machines were recorded per run
+        run.setdefault("machine", previous.get("machine"))
+    return kept
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DATA)
@@ -196,18 +189,13 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.output.mkdir(parents=True, exist_ok=True)
-    # Runs of the benchmarks not selected now are kept from the last results.json, so that the
-    # files always hold the latest run of each.
-    previous = args.output / "results.json"
-    kept = json.loads(previous.read_text())["runs"] if previous.exists() and not args.smoke else []
-    runs = [run for run in kept if run["name"] not in args.only]
+    runs = [] if args.smoke else kept_runs(args.output / "results.json", args.only)
     started = time.perf_counter()
     for name in args.only:
         for seed in args.seeds:
             runs.append(run_one(name, seed, args.data, args.models, ["--max-epochs", "1"] if args.smoke else []))
             print(json.dumps(runs[-1]), flush=True)
             results = {
-                "machine": machine(),
                 "summary": summarise(runs),
                 "runs": runs,
                 "minutes": (time.perf_counter() - started) / 60,
@@ -215,7 +203,11 @@ def main() -> None:
             if not args.smoke:  # written after every run, so that an interruption keeps what was measured
                 (args.output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
                 write_report(results, args.output / "RESULTS.md")
+                if args.output.resolve() == figures.BENCHMARKS:  # the docs quote this file, not one elsewhere
+                    figures.refresh_docs(results=results, report=False)
     print_table(results["summary"])
+    if not args.smoke and args.output.resolve() == figures.BENCHMARKS:
+        figures.refresh_docs(results=results)  # now only names the hand-written sentences left stale
 
 
 if __name__ == "__main__":

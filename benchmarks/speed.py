@@ -4,8 +4,10 @@
 
 Every figure is the median of ``--repeats`` runs (min and max beside it), each run a fresh
 process, so that peak memory (ru_maxrss) is the run's own. Results: a rich table on the terminal
-and ``benchmarks/speed.json``. Timings are only printed, never asserted. Run it alone: two torch
-processes at once on 2 cores slow both down many times.
+and ``benchmarks/speed.json``, each configuration with the machine it was measured on; then the
+speed figures of README.md and benchmarks/README.md are rendered again from it (figures.py).
+Timings are only printed, never asserted. Run it alone: two torch processes at once on 2 cores
+slow both down many times.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from pathlib import Path
 
 from bilstm_tagger.config import TrainingConfig
 from bilstm_tagger.runtime import available_cores
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import figures  # noqa: E402  (benchmarks/ is not a package)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "conll2003"
@@ -81,6 +86,7 @@ def train_runs(data: Path, config: str, batch_size: int, repeats: int, work: Pat
         tokens_per_second.append(tokens / record["train_seconds"])
         peaks.append(peak)
     return {
+        "batch_size": batch_size,
         "sentences_per_second": summary(sentences_per_second),
         "tokens_per_second": summary(tokens_per_second),
         "peak_rss_mb": summary(peaks),
@@ -213,11 +219,27 @@ def print_table(results: dict) -> None:
         table.add_row(name, *(figure(results["configs"][c]) for c in results["configs"]))
     console.print(table)
     startup = next(iter(results["configs"].values()))["startup"]
+    # Each machine named once, in the order of the columns it measured.
+    machines = dict.fromkeys(figures.config_machine(config) for config in results["configs"].values())
     console.print(
         f"`tagger --help`: {cell(startup['help_seconds'], 2)} s · torch import {startup['torch_import_seconds']:.2f} s "
-        f"({100 * startup['torch_import_share_of_tag']:.0f}% of `tagger tag` on one sentence) · "
-        f"{results['machine']['cpu']}, {results['machine']['cores']} cores, torch {results['machine']['torch']}"
+        f"({100 * startup['torch_import_share_of_tag']:.0f}% of `tagger tag` on one sentence) · " + " / ".join(machines)
     )
+
+
+def kept_configs(path: Path, measuring: list[str]) -> dict:
+    """The configurations of an earlier speed.json that are not measured now, each with its machine.
+
+    They keep their last figures so that the file holds the latest of each, and the machine they
+    ran on so that the docs can say so where it differs from the new one's.
+    """
+    if not path.exists():
+        return {}
+    previous = json.loads(path.read_text())
+    kept = {name: config for name, config in previous["configs"].items() if name not in measuring}
+    for config in kept.values():  # a file from before machines were recorded per configuration
+        config.setdefault("machine", previous.get("machine"))
+    return kept
 
 
 def main() -> None:
@@ -229,11 +251,7 @@ def main() -> None:
     args = parser.parse_args()
     if not (args.data / "eng.train").exists():
         raise SystemExit(f"{args.data}: CoNLL-2003 files not found (eng.train, eng.testa, eng.testb)")
-    results: dict = {"machine": machine(), "repeats": args.repeats, "configs": {}}
-    # Configurations not measured now keep their last figures, so that the file holds the latest of each.
-    if args.output.exists():
-        kept = json.loads(args.output.read_text())["configs"]
-        results["configs"] = {name: figures for name, figures in kept.items() if name not in args.configs}
+    results: dict = {"repeats": args.repeats, "configs": kept_configs(args.output, args.configs)}
     with tempfile.TemporaryDirectory() as directory:
         work = Path(directory)
         text, tokens, sentences = tagging_input(args.data, work)
@@ -248,10 +266,13 @@ def main() -> None:
                 "tagging": tagging_runs(model, text, tokens, sentences, args.repeats),
                 "startup": startup_runs(model, work, args.repeats),
                 "benchmark_seconds": time.perf_counter() - started,
+                "machine": machine(),
             }
     results["configs"] = {name: results["configs"][name] for name in CONFIGS if name in results["configs"]}
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)
+    if args.output.resolve() == figures.SPEED_JSON:  # the docs quote this file, not one written elsewhere
+        figures.refresh_docs(speed=results)
 
 
 if __name__ == "__main__":

@@ -239,11 +239,16 @@ def load_extra_word_vectors(directory: str | os.PathLike):
 def _load_safely(path: Path, device: str = "cpu"):
     """``torch.load(weights_only=True)``: tensors and plain data only; no pickled code ever runs."""
     import pickle
+    import warnings
 
     import torch
 
     try:
-        return torch.load(path, map_location=device, weights_only=True)
+        # A foreign pickle can make torch warn (about its protocol, say) before it refuses the file:
+        # the refusal below is the one line the user gets.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as error:
         raise InputError(f"refused to load: not plain tensors ({_first_line(error)})", path) from None
     except (RuntimeError, EOFError, OSError, ValueError) as error:

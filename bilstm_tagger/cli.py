@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, BinaryIO, Literal, Optional
 
 import typer
 
@@ -436,24 +436,32 @@ def tag(
 
     set_threads(threads)
     tagger = Tagger.load(model_dir, device=device)
+    options = dict(
+        output_format=output_format,
+        input_format=input_format,
+        word_column=word_column,
+        encoding_errors=encoding_errors,
+        batch_size=batch_size,
+    )
+    stream, name = _open_input(input_file)
+    tagger.tag_file(stream, name, sys.stdout, **options)
+    # Closed only once all of it was read: after an error or Ctrl-C its reader thread may be blocked
+    # in a read, holding the stream's lock, and closing it would wait for that read for ever.
+    stream.close()
+
+
+def _open_input(input_file: Path | None) -> tuple[BinaryIO, str]:
+    """The stream to tag and its name for messages: the file, or standard input.
+
+    Standard input is read through a reader of its own over a copy of its descriptor, so that
+    Python's exit never waits for ``sys.stdin``'s lock while the reader thread is blocked in it.
+    """
     if input_file is None:
-        stream, name = sys.stdin.buffer, "<stdin>"
-    else:
-        try:
-            stream, name = open(input_file, "rb"), str(input_file)
-        except OSError as error:
-            raise InputError(f"cannot read: {error.strerror}", input_file) from None
-    with stream:
-        tagger.tag_file(
-            stream,
-            name,
-            sys.stdout,
-            output_format=output_format,
-            input_format=input_format,
-            word_column=word_column,
-            encoding_errors=encoding_errors,
-            batch_size=batch_size,
-        )
+        return os.fdopen(os.dup(sys.stdin.fileno()), "rb"), "<stdin>"
+    try:
+        return open(input_file, "rb"), str(input_file)
+    except OSError as error:
+        raise InputError(f"cannot read: {error.strerror}", input_file) from None
 
 
 def main() -> None:

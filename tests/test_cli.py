@@ -4,6 +4,7 @@ import inspect
 import json
 import os
 import select
+import shutil
 import subprocess
 import sys
 from dataclasses import asdict
@@ -16,6 +17,7 @@ from bilstm_tagger.config import PRESETS, ModelConfig, TrainingConfig
 from conftest import DATA
 
 TRAIN, DEV, TEST = DATA / "ner" / "train.txt", DATA / "ner" / "dev.txt", DATA / "ner" / "test.txt"
+POS_CORPUS = (DATA / "pos" / "train.conllu", DATA / "pos" / "dev.conllu")
 QUICK_TRAINING = ["--max-epochs", "30", "--patience", "30"]  # the default model: 7 s on the sample corpus
 SENTENCE = "Maria Lopez flew from Madrid to Berlin on Monday ."
 
@@ -271,8 +273,18 @@ def test_a_pos_tagger_trains_on_conllu_and_reports_accuracy(tmp_path):
         "--hidden-size",
         "16",
     )
-    report = json.loads(tagger("evaluate", directory, DATA / "pos" / "dev.conllu", "--json").stdout)
-    assert report["metric"] == "accuracy" and 0 < report["accuracy"] <= 100
+    predictions = tmp_path / "predictions.conllu"
+    evaluated = tagger(
+        "evaluate", directory, DATA / "pos" / "dev.conllu", "--json", "--output-predictions", predictions
+    )
+    report = json.loads(evaluated.stdout)
+    # The reported accuracy is exactly the share of token lines whose appended tag is the gold UPOS (column 4).
+    rows = [line.split("\t") for line in predictions.read_text().splitlines() if line and not line.startswith("#")]
+    tokens = [row for row in rows if row[0].isdigit()]  # not multi-word ranges (3-4) or empty nodes (5.1)
+    correct = sum(row[3] == row[10] for row in tokens)
+    assert report["metric"] == "accuracy" and report["tokens"] == len(tokens)
+    assert report["accuracy"] == pytest.approx(100.0 * correct / len(tokens))
+    assert 0 < correct < len(tokens) or report["accuracy"] == 100.0
     assert "NOUN" in {row["label"] for row in report["per_label"]}
     inline = tagger("tag", directory, "--format", "inline", input="We stop .\n").stdout
     assert inline.strip().startswith("We/")
@@ -325,3 +337,102 @@ def test_the_python_api_examples_of_the_readme_run_as_written(model_dir, tmp_pat
     assert "['Anna', 'Berg', 'sings']" in outputs[0] and len(records) == len(read_corpus(TEST))
     config = json.loads((tmp_path / "models" / "python" / "config.json").read_text())
     assert config["training"]["optimizer"] == "sgd" and config["training"]["max_epochs"] == 2
+
+
+def readme_section(title):
+    readme = (DATA.parent / "README.md").read_text()
+    start = readme.index(f"\n## {title}\n")
+    end = readme.find("\n## ", start + 1)
+    return readme[start:end]
+
+
+def shell_commands(section):
+    """The commands of a section's ```bash blocks, continuation lines joined, comments dropped."""
+    commands = []
+    for block in section.split("```bash\n")[1:]:
+        text = block.split("```")[0].replace("\\\n", " ")
+        commands += [line.split("  #")[0].strip() for line in text.splitlines() if line.strip()]
+    return commands
+
+
+def test_the_readme_tour_runs_as_written(tmp_path):
+    """Every command of "A tour" that uses the bundled sample data, as written, with the installed `tagger`.
+
+    The commands on ../shared data (CoNLL-2003 and UD EWT with the presets) are what `make bench-accuracy`
+    runs (benchmarks/accuracy.py), and are only checked to be those."""
+    commands = shell_commands(readme_section("A tour"))
+    shared = [command for command in commands if "../shared/" in command]
+    assert [command.split()[:2] + command.split()[-2:] for command in shared] == [
+        ["tagger", "train", "--preset", "ner"],
+        ["tagger", "train", "--preset", "pos"],
+        ["tagger", "evaluate", "models/upos", "../shared/data/ud_en_ewt/en_ewt-ud-test.conllu"],
+    ]
+    (tmp_path / "data").symlink_to(DATA)
+    (tmp_path / "models").mkdir()
+    environment = {**os.environ, "PATH": f"{os.path.dirname(shutil.which('tagger'))}:{os.environ['PATH']}"}
+    outputs = {}
+    for command in commands:
+        if command in shared:
+            continue
+        result = subprocess.run(
+            ["bash", "-c", f"set -o pipefail; {command}"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=environment,
+        )
+        assert result.returncode == 0, f"{command}\n{result.stderr}"
+        outputs[command] = result.stdout
+    assert len(outputs) == 8
+    assert (tmp_path / "models" / "sample" / "config.json").exists()
+    assert (tmp_path / "predictions.txt").read_text().count("\n") == TEST.read_text().count("\n")
+    inline = next(output for command, output in outputs.items() if command.endswith("--format inline"))
+    assert inline.startswith("[PER Maria Lopez]"), inline
+
+
+def test_the_regression_gate_the_readme_names_is_the_one_ci_applies():
+    gate = next(line for line in (DATA.parent / ".ci" / "run").read_text().splitlines() if "MIN_SCORE=" in line)
+    minimum = gate.split("MIN_SCORE=")[1].split()[0]
+    assert f"make evaluate MODEL=... TEST=... MIN_SCORE={minimum}`" in readme_section("A tour")
+
+
+@pytest.mark.parametrize(
+    "preset, corpus, sentence",
+    [("ner", (TRAIN, DEV), "Maria Lopez flew to Kyrgyzstan ."), ("pos", POS_CORPUS, "We flew to Kyrgyzstan .")],
+)
+def test_each_preset_trains_with_glove_and_tags(tmp_path, preset, corpus, sentence):
+    """The main paths: a preset (with the glove-6b-50d package), then tagging with what it trained."""
+    directory = tmp_path / preset
+    train_file, dev_file = corpus
+    result = tagger("train", train_file, "--dev", dev_file, "-o", directory, "--preset", preset, "--max-epochs", "1")
+    assert "Embeddings glove-6b-50d (400,000 × 50)" in result.stderr
+    config = json.loads((directory / "config.json").read_text())
+    assert config["training"]["embeddings"] == "glove-6b-50d" and config["model"]["word_dim"] == 50
+    for name, value in PRESETS[preset].items():
+        if name != "max_epochs":  # given on the command line
+            assert config["model"].get(name, config["training"].get(name)) == value, name
+    record = json.loads(tagger("tag", directory, "--format", "jsonl", input=sentence + "\n").stdout)
+    assert record["tokens"] == sentence.split() and len(record["tags"]) == len(record["tokens"])
+    from bilstm_tagger import Tagger
+
+    vocab = Tagger.load(directory).vocab
+    assert vocab.word_id("Kyrgyzstan") >= len(vocab.words), "a word known from GloVe alone"
+
+
+def test_make_demo_trains_with_glove_evaluates_and_tags(tmp_path):
+    """`make demo`, the README's first command after `make install`, as CI and users run it."""
+    model = tmp_path / "demo"
+    result = subprocess.run(
+        ["make", "-s", "demo", f"PYTHON={sys.executable}", f"DEMO_MODEL={model}"],
+        cwd=DATA.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Embeddings glove-6b-50d (400,000 × 50)" in result.stderr
+    assert (model / "pretrained.pt").exists()
+    assert "Entity F1" in result.stdout and "[PER Maria Lopez]" in result.stdout
+    conll = result.stdout.split("\n[PER Maria Lopez]")[1]
+    assert "Maria\tI-PER" in conll

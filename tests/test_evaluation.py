@@ -83,6 +83,12 @@ def test_gold_labels_the_model_does_not_know_are_reported():
     report = evaluate([["ADJ", "NOUN"]], [["NOUN", "NOUN"]], "plain", known_labels=["NOUN", "VERB"])
     assert report.unknown_labels == ["ADJ"]
     assert report.score == pytest.approx(50.0)
-    report = evaluate([["B-EVENT", "O"]], [["O", "O"]], "iob2", known_labels=["O", "S-PER"])
+    # Hand-worked: gold has PER (found) and EVENT (which the model cannot predict), predicted has PER and a
+    # wrong LOC. Precision 1/2, recall 1/2: the unseen EVENT span counts in recall's denominator.
+    gold = [["B-PER", "I-PER", "O", "B-EVENT", "I-EVENT"]]
+    predicted = [["B-PER", "I-PER", "O", "B-LOC", "O"]]
+    report = evaluate(gold, predicted, "iob2", known_labels=["O", "S-PER", "B-LOC"])
     assert report.unknown_labels == ["EVENT"]
-    assert report.f1 == 0.0
+    assert (report.precision, report.recall, report.f1) == (50.0, 50.0, 50.0)
+    rows = {row.label: (row.precision, row.recall, row.support) for row in report.per_label}
+    assert rows == {"EVENT": (0.0, 0.0, 1), "LOC": (0.0, 0.0, 0), "PER": (100.0, 100.0, 1)}

@@ -80,17 +80,23 @@ def test_sigkill_at_random_moments_always_leaves_a_loadable_checkpoint(tmp_path,
     rng = random.Random(11)
     process = start_training(output)
     wait_for(lambda: (output / "config.json").exists())
+    kills_during_training = []
     for _ in range(4):
         epochs = completed_epochs(output)
         wait_for(lambda p=process, e=epochs: p.poll() is not None or completed_epochs(output) > e)  # training now
         time.sleep(rng.uniform(0.0, 0.5))
+        kills_during_training.append(process.poll() is None)
         process.kill()
         process.wait(timeout=60)
+        if kills_during_training[-1]:
+            assert process.returncode == -signal.SIGKILL  # the kill, not the end of training, stopped it
         tags = Tagger.load(output).tag([["Anna", "Berg", "lives", "in", "Oslo"]])  # what is left loads
         assert len(tags[0]) == 5
         if not (output / "resume.pt").exists():
             break  # the run had finished before the kill
         process = start_training(output, "--resume", str(output))
+    # The first kill comes one epoch into eight: it always hits a running training, and leaves a run to resume.
+    assert kills_during_training[0] and len(kills_during_training) >= 2
     if (output / "resume.pt").exists():
         process = start_training(output, "--resume", str(output))
         assert process.wait(timeout=300) == 0, process.stderr.read()

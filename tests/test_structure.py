@@ -95,3 +95,39 @@ def test_pytorch_crf_is_the_release_whose_private_methods_we_replace():
     ]
     for method in ("_compute_score", "_compute_normalizer", "_viterbi_decode"):
         assert method in vars(CRF) and method in vars(ConstrainedCRF)
+
+
+def test_every_package_the_code_imports_is_declared():
+    from importlib.metadata import packages_distributions
+
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
+    declared = {_requirement_name(requirement) for requirement in requirements}
+    imported = set()
+    for tree in MODULES.values():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported.add(node.module.split(".")[0])
+    third_party = {name for name in imported if name not in sys.stdlib_module_names and name != "bilstm_tagger"}
+    distributions = packages_distributions()
+    missing = {
+        name: distributions.get(name)
+        for name in third_party
+        if not declared & {_canonical(d) for d in distributions.get(name, [name])}
+    }
+    assert not missing, f"imported but not declared in pyproject.toml: {missing}"
+    assert {"torch", "torchcrf", "numpy", "typer", "rich", "seqeval"} <= third_party
+
+
+def _canonical(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def _requirement_name(requirement: str) -> str:
+    for separator in "=<>[ ;~!":
+        requirement = requirement.split(separator)[0]
+    return _canonical(requirement)

@@ -1,0 +1,355 @@
+"""The README's "Faults and bad input" and "Exit codes" tables, row by row, through the installed `tagger` command.
+
+Each test names its row. Rows covered elsewhere, through the CLI too: SIGKILL, Ctrl-C and SIGTERM during
+training (test_resilience.py), mis-columned, truncated and binary files, bad model directories and usage
+errors (test_cli.py), labels never seen in training, 1,000,000 lines and a closed output pipe
+(test_hostile.py), a slow pipe (test_cli.py).
+"""
+
+import json
+import os
+import pickle
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import torch
+
+from bilstm_tagger import Tagger
+
+from conftest import DATA
+
+TRAIN, DEV, TEST = DATA / "ner" / "train.txt", DATA / "ner" / "dev.txt", DATA / "ner" / "test.txt"
+LEARNT = ["--max-epochs", "15", "--patience", "15", "--threads", "1"]  # the default model: tags entities, in 7 s
+QUICK = ["--word-dim", "16", "--hidden-size", "16", "--char-filters", "10", "--max-epochs", "1", "--threads", "1"]
+TAGGER_SCRIPT = shutil.which("tagger")
+
+
+def tagger(*args, input=None, env=None, **options):
+    """Run the installed `tagger` console script (as a user does), never raising on its exit code."""
+    assert TAGGER_SCRIPT, "the `tagger` script is not installed: run `make install`"
+    return subprocess.run(
+        [TAGGER_SCRIPT, *map(str, args)],
+        input=input,
+        capture_output=True,
+        text=isinstance(input, str) or input is None,
+        timeout=600,
+        env={**os.environ, **(env or {})},
+        **options,
+    )
+
+
+def one_line(result, code):
+    """The stderr line of a failed run, after checking the exit code and that it is one line, no traceback."""
+    stderr = result.stderr if isinstance(result.stderr, str) else result.stderr.decode()
+    assert result.returncode == code, stderr
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def files_of(directory):
+    return {path.name: path.read_bytes() for path in sorted(directory.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("faults") / "model"
+    result = tagger("train", TRAIN, "--dev", DEV, "--output", directory, *LEARNT)
+    assert result.returncode == 0, result.stderr
+    return directory
+
+
+@pytest.fixture
+def model_copy(model_dir, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(model_dir, copy)
+    return copy
+
+
+# --- Faults and bad input -------------------------------------------------------------------------
+
+
+def test_disk_full_while_saving_replaces_nothing_and_exits_1(model_copy):
+    """Row: disk full while saving. A file-size limit makes every write past 100 kB fail as a full disk would."""
+    before = files_of(model_copy)
+
+    def limit_file_size():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+
+    result = tagger(
+        "train", TRAIN, "--dev", DEV, "--output", model_copy, "--overwrite", *QUICK, preexec_fn=limit_file_size
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    progress, line = result.stderr.strip().rsplit("\n", 1)  # the summary line of training, then the error
+    assert progress.startswith("Training on ") and "\n" not in progress
+    assert line.startswith(f"error: cannot write {model_copy / 'resume.pt'}: File too large")
+    assert line.endswith("the previous checkpoint there is unchanged")
+    after = files_of(model_copy)
+    for name in ("config.json", "vocab.json", "model.pt"):
+        assert after[name] == before[name], f"{name} was changed"
+    assert not [name for name in after if name.endswith(".tmp")], "temporary files were left behind"
+    tagged = tagger("tag", model_copy, input="Anna Berg lives in Oslo .\n")
+    assert tagged.returncode == 0 and len(tagged.stdout.split("\n\n")[0].splitlines()) == 6
+
+
+def test_too_little_free_disk_is_refused_before_training(tmp_path):
+    """Row: too little free disk. The CLI's own main(), in a process whose disk looks all but full."""
+    output = tmp_path / "model"
+    code = (
+        "import shutil, sys\n"
+        "shutil.disk_usage = lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000)\n"
+        "from bilstm_tagger import cli\n"
+        f"sys.argv = ['tagger', 'train', {str(TRAIN)!r}, '--dev', {str(DEV)!r}, '--output', {str(output)!r}]\n"
+        "cli.main()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert one_line(result, 2).startswith(f"{output}: not enough disk space: 0.0 MB free, checkpoints need about")
+    assert not (output / "model.pt").exists() and not (output / "config.json").exists()
+
+
+def test_an_unwritable_or_invalid_output_is_refused_before_training(tmp_path):
+    """Row: unwritable or invalid --output. As root no directory is unwritable by its mode bits, so the
+    unwritable case is a directory that cannot be made (its parent is a file); invalid is a file."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("keep me\n")
+    line = one_line(tagger("train", TRAIN, "--dev", DEV, "--output", a_file / "model", *QUICK), 2)
+    assert line == f"{a_file / 'model'}: cannot write the model here: Not a directory"
+    line = one_line(tagger("train", TRAIN, "--dev", DEV, "--output", a_file, *QUICK), 2)
+    assert line == f"{a_file}: exists and is not a directory"
+    assert a_file.read_text() == "keep me\n"
+    if os.geteuid() != 0:  # a directory without write permission, where the mode bits apply
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        line = one_line(tagger("train", TRAIN, "--dev", DEV, "--output", locked, *QUICK), 2)
+        assert line == f"{locked}: cannot write the model here: Permission denied"
+
+
+def test_overwrite_replaces_a_model_and_its_metrics(model_copy):
+    """Row: --output already holds a model (refused unless --overwrite): here --overwrite, which replaces it."""
+    before = files_of(model_copy)
+    result = tagger("train", TRAIN, "--dev", DEV, "--output", model_copy, "--overwrite", *QUICK)
+    assert result.returncode == 0, result.stderr
+    after = files_of(model_copy)
+    assert after["model.pt"] != before["model.pt"]
+    assert len(after["metrics.jsonl"].decode().splitlines()) == 1  # the new run's epoch only
+    assert json.loads(after["config.json"])["training"]["max_epochs"] == 1
+
+
+def test_a_checkpoint_holding_pickled_code_is_refused_and_nothing_runs(model_copy, tmp_path):
+    """Row: a checkpoint from a stranger (pickled code)."""
+    marker = tmp_path / "code-ran"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    (model_copy / "model.pt").write_bytes(pickle.dumps({"weights": Exploit()}))
+    line = one_line(tagger("tag", model_copy, input="Anna\n"), 2)
+    assert line.startswith(f"{model_copy / 'model.pt'}: refused to load: not plain tensors")
+    assert not marker.exists()
+
+
+def test_a_checkpoint_of_another_format_version_is_one_line(model_copy):
+    """Row: other format version (truncated files and wrong directories: test_cli.py)."""
+    config = json.loads((model_copy / "config.json").read_text())
+    config["format_version"] = 99
+    (model_copy / "config.json").write_text(json.dumps(config))
+    line = one_line(tagger("evaluate", model_copy, TEST), 2)
+    assert line.startswith(f"{model_copy / 'config.json'}: checkpoint format 99 (written by bilstm-tagger")
+
+
+def test_an_empty_file_is_an_error_for_train_and_evaluate_and_no_output_for_tag(model_dir, tmp_path):
+    """Row: empty file."""
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    message = f"{empty}:1: no sentences found (the file is empty or has only blank lines)"
+    assert one_line(tagger("train", empty, "--dev", DEV, "--output", tmp_path / "m"), 2) == message
+    assert one_line(tagger("evaluate", model_dir, empty), 2) == message
+    result = tagger("tag", model_dir, "--input", empty)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert not (tmp_path / "m").exists()
+
+
+def test_crlf_a_byte_order_mark_mixed_separators_and_no_final_newline_read_normally(model_dir, tmp_path):
+    """Row: CRLF, no final newline, tabs mixed with spaces, byte-order mark."""
+    lines = TEST.read_text().splitlines()
+    mixed = [line.replace(" ", "\t", 1) if i % 2 else line for i, line in enumerate(lines)]
+    odd = tmp_path / "odd.txt"
+    odd.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(mixed).encode())
+    plain, awkward = (json.loads(tagger("evaluate", model_dir, path, "--json").stdout) for path in (TEST, odd))
+    del plain["test_file"], awkward["test_file"]
+    assert awkward == plain and plain["sentences"] > 100
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"Anna lives\nin \xff Oslo\n", "2: invalid UTF-8 (byte 4 of the line); is this a binary file?"),
+        (b"Anna lives\nin\x00Oslo\n", "2: NUL byte: this looks like a binary file, not a text corpus"),
+    ],
+)
+def test_invalid_utf8_and_nul_bytes_are_one_line_after_the_lines_before(model_dir, tmp_path, data, message):
+    """Row: invalid UTF-8, binary data, NUL bytes; `--encoding-errors replace` reads on."""
+    path = tmp_path / "input.txt"
+    path.write_bytes(data)
+    result = tagger("tag", model_dir, "--input", path, "--format", "jsonl")
+    assert one_line(result, 2) == f"{path}:{message}"
+    assert [json.loads(line)["tokens"] for line in result.stdout.splitlines()] == [["Anna", "lives"]]
+    if b"\xff" in data:
+        replaced = tagger("tag", model_dir, "--input", path, "--format", "jsonl", "--encoding-errors", "replace")
+        assert [json.loads(line)["tokens"] for line in replaced.stdout.splitlines()][1] == ["in", "\ufffd", "Oslo"]
+
+
+def test_a_100000_token_line_is_tagged_in_500_token_pieces_in_bounded_memory(model_dir, tmp_path):
+    """Row: a single 100,000-token line: one record of 100,000 tags, as if each 500-token piece were a line."""
+    words = TEST.read_text().split()[::4]  # words of the sample, so that the tags vary
+    tokens = [words[i % len(words)] for i in range(100_000)]
+    long_line = tmp_path / "long.txt"
+    long_line.write_text(" ".join(tokens) + "\n")
+    pieces = tmp_path / "pieces.txt"
+    pieces.write_text("".join(" ".join(tokens[i : i + 500]) + "\n" for i in range(0, 100_000, 500)))
+    measure = (
+        "import resource, subprocess, sys\n"
+        "with open(sys.argv[1], 'wb') as out:\n"
+        "    subprocess.run(sys.argv[2:], stdout=out, check=True)\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    output = tmp_path / "long.jsonl"
+    command = [TAGGER_SCRIPT, "tag", str(model_dir), "--input", str(long_line), "-f", "jsonl"]
+    peak_kb = subprocess.run(
+        [sys.executable, "-c", measure, str(output), *command], capture_output=True, text=True, check=True
+    ).stdout
+    assert int(peak_kb) / 1024 < 600, f"peak memory {int(peak_kb) / 1024:.0f} MB"
+    [record] = [json.loads(line) for line in output.read_text().splitlines()]
+    assert record["tokens"] == tokens and len(record["tags"]) == 100_000
+    pieces_records = [
+        json.loads(line) for line in tagger("tag", model_dir, "--input", pieces, "-f", "jsonl").stdout.splitlines()
+    ]
+    assert len(pieces_records) == 200
+    # The same entities, each piece's shifted to where the piece starts (tags can differ at a cut only in how
+    # IOB1 writes two adjacent entities of one type, so the spans are what to compare).
+    shifted = [
+        {**span, "start": span["start"] + 500 * index, "end": span["end"] + 500 * index}
+        for index, piece in enumerate(pieces_records)
+        for span in piece["spans"]
+    ]
+    assert record["spans"] == shifted
+    assert len(record["spans"]) > 1000, "entities should be found, or the comparison means little"
+
+
+def test_a_10000_character_word_is_read_to_its_64th_character_and_written_back_whole(model_dir):
+    """Row: a 10,000-character word. Its character vector is that of its first 64 characters."""
+    long_word = "Nordbankenberg" * 715  # 10,010 characters, unknown as a word
+    line = f"Anna met {long_word} in Oslo ."
+    record = json.loads(tagger("tag", model_dir, "--format", "jsonl", input=line + "\n").stdout)
+    assert record["tokens"][2] == long_word and len(record["tags"]) == 6
+    cut = json.loads(
+        tagger("tag", model_dir, "--format", "jsonl", input=line.replace(long_word, long_word[:64]) + "\n").stdout
+    )
+    assert cut["tags"] == record["tags"]
+    # Exactly, below the tags: the emissions are those of the sentence with the word cut to 64 characters,
+    # while a change within the first 64 characters changes them.
+    loaded = Tagger.load(model_dir)
+
+    def emissions(word):
+        with torch.inference_mode():
+            return loaded.model.emissions(loaded.vocab.encode([line.replace(long_word, word).split()]))
+
+    assert torch.equal(emissions(long_word), emissions(long_word[:64]))
+    assert not torch.equal(emissions(long_word), emissions("Zyx" + long_word[3:]))
+
+
+def test_control_characters_and_emoji_are_tokens_like_any_other(model_dir):
+    """Row: control characters, emoji, other non-BMP characters."""
+    lines = [
+        "control \x01\x02 chars \x1b[31mred\x1b[0m \x7f",
+        "emoji 😀 🇩🇪 and non-BMP 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𠜎",
+        "tab\tseparated\u2003em-space",
+    ]
+    result = tagger("tag", model_dir, "--format", "jsonl", input="\n".join(lines) + "\n")
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["tokens"] for r in records] == [line.split() for line in lines]
+    assert all(len(r["tags"]) == len(r["tokens"]) for r in records)
+
+
+# --- Exit codes -----------------------------------------------------------------------------------
+
+FAILING_MAIN = (
+    "import sys\n"
+    "from bilstm_tagger import cli, tagging\n"
+    "def broken(*args, **kwargs):\n"
+    "    raise RuntimeError('simulated failure')\n"
+    "tagging.Tagger.load = broken\n"
+    "sys.argv = ['tagger', 'tag', sys.argv[1]]\n"
+    "cli.main()\n"
+)
+
+
+def test_an_unexpected_error_is_one_line_and_exit_1_and_debug_shows_the_traceback(model_dir):
+    """Exit code 1: anything else, one line; BILSTM_TAGGER_DEBUG=1 shows the traceback."""
+    command = [sys.executable, "-c", FAILING_MAIN, str(model_dir)]
+    environment = {key: value for key, value in os.environ.items() if key != "BILSTM_TAGGER_DEBUG"}
+    result = subprocess.run(command, input="Anna\n", capture_output=True, text=True, env=environment, timeout=120)
+    assert one_line(result, 1) == "error: RuntimeError: simulated failure (BILSTM_TAGGER_DEBUG=1 shows the traceback)"
+    debug = subprocess.run(
+        command, input="Anna\n", capture_output=True, text=True, env={**environment, "BILSTM_TAGGER_DEBUG": "1"}
+    )
+    assert debug.returncode == 1
+    assert debug.stderr.startswith("Traceback") and debug.stderr.strip().endswith("RuntimeError: simulated failure")
+
+
+def test_ctrl_c_while_tagging_exits_130(model_dir):
+    """Exit code 130 for `tag`: interrupted while waiting for more input."""
+    process = subprocess.Popen(
+        [TAGGER_SCRIPT, "tag", str(model_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        process.stdin.write(b"Anna lives in Oslo .\n")
+        process.stdin.flush()
+        assert process.stdout.readline().startswith(b"Anna\t")  # loaded and running
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 130
+        assert process.stderr.read().decode().strip() == "interrupted"
+    finally:
+        process.kill()
+
+
+def test_ctrl_c_while_evaluating_exits_130(model_dir, tmp_path):
+    """Exit code 130 for `evaluate`: interrupted while reading a test file that is still being written."""
+    fifo = tmp_path / "test.fifo"
+    os.mkfifo(fifo)
+    process = subprocess.Popen(
+        [TAGGER_SCRIPT, "evaluate", str(model_dir), str(fifo), "--format", "conll"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    opened = threading.Event()
+    writer_box = []
+
+    def open_writer():
+        writer_box.append(open(fifo, "w"))  # blocks until evaluate opens the file to read it
+        opened.set()
+
+    threading.Thread(target=open_writer, daemon=True).start()
+    try:
+        assert opened.wait(timeout=120), "evaluate never opened its test file"
+        writer_box[0].write("Anna NNP I-NP I-PER\nlives VBZ I-VP O\n")
+        writer_box[0].flush()
+        time.sleep(0.5)  # evaluate is now blocked reading the rest
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 130
+        assert process.stderr.read().decode().strip() == "interrupted"
+    finally:
+        process.kill()
+        try:
+            writer_box[0].close()
+        except (IndexError, BrokenPipeError):
+            pass
