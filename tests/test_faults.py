@@ -131,6 +131,19 @@ def test_an_unwritable_or_invalid_output_is_refused_before_training(tmp_path):
         assert line == f"{locked}: cannot write the model here: Permission denied"
 
 
+def test_an_unfinished_run_is_refused_unless_resumed_or_overwritten(tmp_path):
+    """Row: --output holds an unfinished run (a model already there: test_cli.py)."""
+    output = tmp_path / "run"
+    output.mkdir()
+    (output / "resume.pt").write_bytes(b"the state of a run that was stopped")
+    line = one_line(tagger("train", TRAIN, "--dev", DEV, "--output", output, *QUICK), 2)
+    assert line == f"{output}: holds an unfinished run; pass --resume to continue it or --overwrite to start again"
+    assert (output / "resume.pt").read_bytes() == b"the state of a run that was stopped"
+    result = tagger("train", TRAIN, "--dev", DEV, "--output", output, "--overwrite", *QUICK)
+    assert result.returncode == 0, result.stderr
+    assert not (output / "resume.pt").exists() and (output / "config.json").exists()
+
+
 def test_overwrite_replaces_a_model_and_its_metrics(model_copy):
     """Row: --output already holds a model (refused unless --overwrite): here --overwrite, which replaces it."""
     before = files_of(model_copy)
