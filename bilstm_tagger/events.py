@@ -55,10 +55,6 @@ class EpochRecord:
     dev: EvaluationReport
     best: bool
 
-    @property
-    def dev_score(self) -> float:
-        return self.dev.score
-
     def to_json(self) -> dict:
         return {
             "epoch": self.epoch,
