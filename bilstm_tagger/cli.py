@@ -132,7 +132,8 @@ def _global_options(
     """Train and run BiLSTM-CNN-CRF sequence taggers on CoNLL and CoNLL-U corpora.
 
     tagger train learns a model from a labelled corpus, tagger evaluate scores it on another,
-    tagger tag tags text from standard input or a file. Run tagger COMMAND --help for the options.
+    tagger tag tags text from standard input or a file, tagger report writes an HTML page about a
+    model. Run tagger COMMAND --help for the options.
     Exit codes: 0 success, 2 bad input or usage, 1 anything else.
     """
 
@@ -143,7 +144,11 @@ def train(
     context: typer.Context,
     train_file: Annotated[
         Path,
-        typer.Argument(metavar="TRAIN_FILE", help="Labelled training corpus (CoNLL or CoNLL-U).", show_default=False),
+        typer.Argument(
+            metavar="TRAIN_FILE",
+            help="Labelled training corpus (CoNLL or CoNLL-U); - for standard input.",
+            show_default=False,
+        ),
     ],
     dev: Annotated[
         Path,
@@ -338,9 +343,20 @@ def evaluate(
         Path, typer.Argument(metavar="MODEL_DIR", help="Model directory written by tagger train.", show_default=False)
     ],
     test_file: Annotated[
-        Path, typer.Argument(metavar="TEST_FILE", help="Labelled corpus to score the model on.", show_default=False)
+        Path,
+        typer.Argument(
+            metavar="TEST_FILE", help="Labelled corpus to score the model on; - for standard input.", show_default=False
+        ),
     ],
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the table.")] = False,
+    errors: Annotated[
+        bool,
+        typer.Option(
+            "--errors",
+            help="Also analyse the errors: each span as correct, wrong type, wrong boundaries, wrong both, missed or "
+            "spurious, per type; a confusion matrix of types (or tags); the most frequent errors in their sentences.",
+        ),
+    ] = False,
     output_predictions: Annotated[
         Optional[Path],
         typer.Option(
@@ -368,7 +384,7 @@ def evaluate(
     import json
 
     from .corpus import write_predictions
-    from .reporting import make_console, print_evaluation
+    from .reporting import make_console, print_error_analysis, print_evaluation
     from .runtime import set_threads
     from .tagging import Tagger, evaluate_file
 
@@ -386,13 +402,72 @@ def evaluate(
     report = evaluation.report
     if output_predictions is not None:
         write_predictions(output_predictions, evaluation.sentences, evaluation.predicted_tags, evaluation.corpus_format)
+    analysis = evaluation.analyse() if errors else None
     if json_output:
-        typer.echo(json.dumps({"model": str(model_dir), "test_file": str(test_file), **report.to_json()}))
+        result = {"model": str(model_dir), "test_file": str(test_file), **report.to_json()}
+        if analysis is not None:
+            result["errors"] = analysis.to_json()
+        typer.echo(json.dumps(result))
     else:
-        print_evaluation(report, make_console(stderr=False), title=f"{test_file} · {model_dir}")
+        console = make_console(stderr=False)
+        print_evaluation(report, console, title=f"{test_file} · {model_dir}")
+        if analysis is not None:
+            print_error_analysis(analysis, console)
     if min_score is not None and report.score < min_score:
         typer.echo(f"{test_file}: {report.metric} {report.score:.2f} is below the minimum {min_score:.2f}", err=True)
         raise typer.Exit(1)
+
+
+@app.command()
+@exit_codes
+def report(
+    model_dir: Annotated[
+        Path, typer.Argument(metavar="MODEL_DIR", help="Model directory written by tagger train.", show_default=False)
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML page to write.", show_default=False)],
+    test: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--test",
+            help="Labelled corpus to score the model on: adds the scores per type, the error classes, the "
+            "confusion matrix and the most frequent errors.",
+            show_default=False,
+        ),
+    ] = None,
+    examples: Annotated[
+        int, typer.Option(min=0, help="How many of the most frequent errors to show in their sentences.")
+    ] = 10,
+    corpus_format: FormatOption = "auto",
+    word_column: WordColumnOption = None,
+    tag_column: TagColumnOption = None,
+    encoding_errors: EncodingErrorsOption = "strict",
+    batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.", rich_help_panel=RUN)] = TAG_BATCH_SIZE,
+    threads: ThreadsOption = 0,
+    device: DeviceOption = "cpu",
+) -> None:
+    """Write one self-contained HTML page about a model: training curves and, with --test, what it gets wrong.
+
+    The page opens from a file with no network (charts are SVG inside it). Needs matplotlib, the
+    report extra: pip install 'bilstm-tagger[report]'.
+    Example: tagger report models/sample --test data/ner/test.txt --output report.html
+    """
+    from .report import write_report
+    from .runtime import set_threads
+
+    set_threads(threads)
+    write_report(
+        model_dir,
+        output,
+        test,
+        corpus_format=corpus_format,
+        word_column=word_column,
+        tag_column=tag_column,
+        encoding_errors=encoding_errors,
+        batch_size=batch_size,
+        device=device,
+        max_examples=examples,
+    )
+    typer.echo(f"Report written to {output}", err=True)
 
 
 @app.command()

@@ -17,7 +17,10 @@ Formats:
 
 from __future__ import annotations
 
+import functools
+import io
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,6 +94,31 @@ def iter_lines(stream: BinaryIO, name: str, encoding_errors: str = "strict") -> 
 # Format detection and column selection
 
 
+STDIN = "-"  # the file name that means standard input, as in most command-line tools
+
+
+@functools.cache
+def _standard_input() -> bytes:
+    # Read once: detecting the format and reading the corpus both need the same bytes.
+    return sys.stdin.buffer.read()
+
+
+def open_corpus(path: str | os.PathLike) -> BinaryIO:
+    """A binary stream of a corpus file, or of standard input for ``-`` (read whole, then served from memory).
+
+    Raises:
+        OSError: the file cannot be opened.
+    """
+    if str(path) == STDIN:
+        return io.BytesIO(_standard_input())
+    return open(path, "rb")
+
+
+def corpus_name(path: str | os.PathLike) -> str:
+    """How messages name a corpus: its path, or ``<stdin>``."""
+    return "<stdin>" if str(path) == STDIN else str(path)
+
+
 def detect_format(path: str | os.PathLike) -> CorpusFormat:
     """Guess a corpus file's format from its extension, then from its first token line.
 
@@ -98,12 +126,11 @@ def detect_format(path: str | os.PathLike) -> CorpusFormat:
     fields whose first field is a token ID (``1``, ``3-4``, ``5.1``) means CoNLL-U, anything
     else CoNLL.
     """
-    path = Path(path)
-    if path.suffix.lower() == ".conllu":
+    if Path(path).suffix.lower() == ".conllu":
         return "conllu"
     try:
-        with open(path, "rb") as stream:
-            for _, line in iter_lines(stream, str(path), encoding_errors="replace"):
+        with open_corpus(path) as stream:
+            for _, line in iter_lines(stream, corpus_name(path), encoding_errors="replace"):
                 if not line.strip() or line.startswith("#"):
                     continue
                 fields = line.split("\t")
@@ -156,7 +183,7 @@ def read_corpus(
     """Read a whole labelled (or, with ``with_tags=False``, unlabelled) corpus file.
 
     Args:
-        path: the file.
+        path: the file, or ``-`` for standard input.
         corpus_format: ``conll``, ``conllu`` or ``auto`` (see :func:`detect_format`).
         word_column, tag_column: column index or CoNLL-U column name; ``None`` for the
             format's default (:func:`default_columns`).
@@ -166,9 +193,9 @@ def read_corpus(
     Raises:
         InputError: unreadable file, malformed line, or a file without any sentence.
     """
-    name = str(path)
+    name = corpus_name(path)
     try:
-        stream = open(path, "rb")
+        stream = open_corpus(path)
     except OSError as error:
         raise InputError(f"cannot read: {error.strerror}", name) from None
     with stream:

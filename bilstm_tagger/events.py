@@ -32,6 +32,19 @@ class TrainingStarted:
 
 
 @dataclass(frozen=True)
+class LabelCounts:
+    """The labels of the data: entity types (span tags) or tags (plain tags), with their counts.
+
+    ``train`` is most frequent first; ``unseen_in_dev`` holds the dev labels that training never
+    shows (the model cannot predict them), with their dev counts.
+    """
+
+    kind: str  # "entity types" or "tags"
+    train: dict[str, int]
+    unseen_in_dev: dict[str, int]
+
+
+@dataclass(frozen=True)
 class BatchFinished:
     """One optimiser step: ``sentences`` of the epoch's ``total`` done in ``seconds``, the batch's mean loss."""
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
+
+from .analysis import GOLD_CLASSES, ErrorAnalysis, ErrorExample
 from .evaluation import EvaluationReport
-from .events import BatchFinished, EpochRecord, RunInterrupted, TrainingResult, TrainingStarted
+from .events import BatchFinished, EpochRecord, LabelCounts, RunInterrupted, TrainingResult, TrainingStarted
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -20,6 +23,9 @@ class Reporter:
 
     def training_started(self, event: TrainingStarted) -> None:
         """Called once with the data and model sizes (see :func:`bilstm_tagger.runner.train`)."""
+
+    def labels_counted(self, event: LabelCounts) -> None:
+        """Called once before the first epoch with the labels of the data."""
 
     def batch_finished(self, event: BatchFinished) -> None:
         """Called after each optimiser step: how far the epoch is, and the batch's mean loss."""
@@ -65,6 +71,18 @@ class RichReporter(Reporter):
             f"{event.parameters:,} parameters · {event.device}, {event.threads} threads → "
             f"[cyan]{event.output_dir}[/]"
         )
+
+    def labels_counted(self, event: LabelCounts) -> None:
+        shown = list(event.train.items())[:LABELS_SHOWN]
+        more = len(event.train) - len(shown)
+        counts = " · ".join(f"{label} {count:,}" for label, count in shown) + (f" · {more} more" if more else "")
+        self.console.print(f"{event.kind.capitalize()} in training: {counts}", markup=False)
+        if event.unseen_in_dev:
+            unseen = ", ".join(f"{label} ({count:,})" for label, count in event.unseen_in_dev.items())
+            self.console.print(
+                f"[bold yellow]Warning:[/] the dev data has {event.kind} that training never shows, which the model "
+                f"cannot predict (they count as errors): {escape(unseen)}"
+            )
 
     def _start_progress(self, event: BatchFinished) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -179,3 +197,102 @@ def print_evaluation(report: EvaluationReport, console: Console, title: str) -> 
             f"[yellow]Note:[/] gold labels the model never saw in training (counted as errors): "
             f"{', '.join(report.unknown_labels)}"
         )
+
+
+ERROR_NAMES = {
+    "correct": "Correct",
+    "wrong_type": "Wrong type",
+    "wrong_boundaries": "Bounds",
+    "wrong_both": "Both",
+    "missed": "Missed",
+    "spurious": "Spurious",
+    "tag": "Wrong tag",
+}
+LABELS_SHOWN = 12  # labels listed in the line that counts them before training
+CONFUSION_LABELS = 8  # labels in a printed confusion matrix: 9 columns of 7 fit 80 columns
+CONTEXT_TOKENS = 4  # tokens shown on each side of an example's span
+
+
+def print_error_analysis(analysis: ErrorAnalysis, console: Console, examples: int = 10) -> None:
+    """The error classes per type (span tags), the confusion matrix and the most frequent errors.
+
+    Everything fits an 80-column terminal; ``--json`` carries the whole matrix and every count.
+    """
+    from rich.table import Table
+
+    if analysis.metric == "f1":
+        table = Table(title="Errors by type (each gold span once; spurious: predicted spans overlapping no gold span)",
+                      title_justify="left", header_style="bold")  # fmt: skip
+        table.add_column("Type")
+        for name in (*GOLD_CLASSES, "spurious"):
+            table.add_column(ERROR_NAMES[name], justify="right")
+        for label, counts in analysis.per_type.items():
+            table.add_row(label, *(f"{counts[name]:,}" for name in (*GOLD_CLASSES, "spurious")))
+        table.add_section()
+        totals = [analysis.gold_counts[name] for name in GOLD_CLASSES] + [analysis.predicted_counts["spurious"]]
+        table.add_row("[bold]all[/]", *(f"{count:,}" for count in totals))
+        console.print(table)
+    console.print(_confusion_table(analysis))
+    if analysis.metric == "accuracy" and analysis.confused_pairs:
+        pairs = Table(title="Most confused tags", title_justify="left", header_style="bold")
+        for name, justify in (("Gold", "left"), ("Predicted", "left"), ("Tokens", "right")):
+            pairs.add_column(name, justify=justify)
+        for gold, predicted, count in analysis.confused_pairs[:examples]:
+            pairs.add_row(gold, predicted, f"{count:,}")
+        console.print(pairs)
+    if analysis.examples:
+        console.print("[bold]Most frequent errors[/] (the gold span in brackets, or the predicted one if none)")
+        for example in analysis.examples[:examples]:
+            console.print(_describe_example(example), markup=False, highlight=False)
+
+
+def _confusion_table(analysis: ErrorAnalysis):
+    from rich.table import Table
+
+    labels = analysis.labels
+    if len(labels) > CONFUSION_LABELS + 1:  # the labels with most errors (plain tags can be dozens)
+        errors = {label: 0 for label in labels}
+        for gold, predicted, count in analysis.confused_pairs:
+            errors[gold] += count
+            errors[predicted] += count
+        labels = sorted(sorted(labels, key=lambda label: -errors[label])[:CONFUSION_LABELS], key=labels.index)
+        title = f"Confusion of the {len(labels)} labels with most errors (rows gold, columns predicted; --json: all)"
+    else:
+        title = "Confusion (rows gold, columns predicted" + (", O: no span)" if analysis.metric == "f1" else ")")
+    table = Table(title=title, title_justify="left", header_style="bold")
+    table.add_column("")
+    for label in labels:
+        table.add_column(label[:7], justify="right")
+    index = {label: position for position, label in enumerate(analysis.labels)}
+    for row in labels:
+        cells = []
+        for column in labels:
+            count = analysis.confusion[index[row]][index[column]]
+            cells.append(f"[green]{count:,}[/]" if row == column and count else f"{count:,}" if count else "·")
+        table.add_row(f"[bold]{row[:12]}[/]", *cells)
+    return table
+
+
+def _describe_example(example: ErrorExample) -> str:
+    """Two lines: ``3× Wrong type: "Tom" PER → ORG``, then the sentence around the span, ``… met [Tom] in New …``."""
+    gold, predicted = example.gold_span, example.predicted_span
+    tokens = example.tokens
+
+    def text(span) -> str:
+        return " ".join(tokens[span.start : span.end])
+
+    if gold is not None and predicted is not None:
+        what = f'"{text(gold)}" {gold.label} → ' + (
+            predicted.label
+            if (predicted.start, predicted.end) == (gold.start, gold.end)
+            else f'"{text(predicted)}" {predicted.label}'
+        )
+    elif gold is not None:
+        what = f'"{text(gold)}" {gold.label} → nothing'
+    else:
+        what = f'nothing → "{text(predicted)}" {predicted.label}'
+    shown = gold if gold is not None else predicted
+    start, end = max(0, shown.start - CONTEXT_TOKENS), min(len(tokens), shown.end + CONTEXT_TOKENS)
+    context = [*tokens[start : shown.start], f"[{text(shown)}]", *tokens[shown.end : end]]
+    ellipsis_before, ellipsis_after = ("… " if start > 0 else ""), (" …" if end < len(tokens) else "")
+    return f"{example.count:>5,}× {ERROR_NAMES[example.kind]}: {what}\n       {ellipsis_before}{' '.join(context)}{ellipsis_after}"

@@ -122,6 +122,7 @@ def _run(
         return {**state.state_dict(), "elapsed": elapsed, "fingerprint": fingerprint}
 
     reporter.training_started(state.summary(str(run_dir.path)))
+    reporter.labels_counted(state.data.label_counts())
     if state.pretrained is not None:
         reporter.info(_coverage_message(state))
     if state.epoch == 0:

@@ -16,8 +16,9 @@ from typing import BinaryIO, TextIO
 import torch
 
 from . import checkpoint
+from .analysis import ErrorAnalysis, analyse
 from .config import TAG_BATCH_SIZE, ModelConfig
-from .corpus import Sentence, iter_lines, iter_sentences, iter_text_sentences, read_corpus, resolve_format
+from .corpus import Sentence, corpus_name, iter_lines, iter_sentences, iter_text_sentences, read_corpus, resolve_format
 from .decoding import check_batch_size, predict_tags, tag_buffer
 from .errors import InputError
 from .evaluation import EvaluationReport, evaluate
@@ -186,6 +187,16 @@ class Evaluation:
     def predicted_tags(self) -> list[list[str]]:
         return [sentence.tags for sentence in self.predicted]
 
+    @property
+    def scheme(self) -> str:
+        """The file's tag scheme, which the predictions are written in."""
+        return self.predicted[0].scheme
+
+    def analyse(self, max_examples: int = 10) -> ErrorAnalysis:
+        """The errors of the predictions: classes, confusion matrix, most frequent examples."""
+        tokens, gold = [s.tokens for s in self.sentences], [s.tags for s in self.sentences]
+        return analyse(tokens, gold, self.predicted_tags, self.scheme, max_examples)
+
 
 def evaluate_file(
     tagger: Tagger,
@@ -196,7 +207,7 @@ def evaluate_file(
     encoding_errors: str = "strict",
     batch_size: int = TAG_BATCH_SIZE,
 ) -> Evaluation:
-    """Read a labelled corpus and score ``tagger`` on it (see :func:`evaluate_tagger`).
+    """Read a labelled corpus (``-``: standard input) and score ``tagger`` on it (see :func:`evaluate_tagger`).
 
     The word and tag columns default to the ones the model was trained with, when the file has
     the training data's format.
@@ -209,7 +220,7 @@ def evaluate_file(
         tag_column=tagger.column("tag", resolved, tag_column),
         encoding_errors=encoding_errors,
     )
-    report, predicted = evaluate_tagger(tagger, sentences, path, batch_size=batch_size)
+    report, predicted = evaluate_tagger(tagger, sentences, corpus_name(path), batch_size=batch_size)
     return Evaluation(report, sentences, predicted, resolved)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
@@ -24,10 +25,10 @@ from .decoding import predict_tags
 from .embeddings import PretrainedEmbeddings, load_pretrained
 from .errors import InputError
 from .evaluation import EvaluationReport, evaluate
-from .events import BatchFinished, EpochRecord, TrainingStarted
+from .events import BatchFinished, EpochRecord, LabelCounts, TrainingStarted
 from .model import BiLstmCrf, build_model
 from .runtime import resolve_device, set_threads
-from .schemes import convert, detect_scheme, same_kind, tag_kind
+from .schemes import convert, detect_scheme, same_kind, tag_kind, tags_to_spans
 from .vocab import Vocab
 
 BUCKET_BATCHES = 50  # batches per pool of sentences sorted by length
@@ -83,6 +84,21 @@ class TrainingData:
     def metric(self) -> str:
         """``accuracy`` for plain tags, ``f1`` for span tags."""
         return "accuracy" if self.tag_scheme == "plain" else "f1"
+
+    def label_counts(self) -> LabelCounts:
+        """How often each entity type (or tag) occurs in training, and the dev ones training lacks."""
+
+        def count(tag_lists: list[list[str]]) -> Counter[str]:
+            if self.tag_scheme == "plain":
+                return Counter(tag for tags in tag_lists for tag in tags)
+            return Counter(span.label for tags in tag_lists for span in tags_to_spans(tags))
+
+        train, dev = count(self.train_tags), count(self.dev_tags)
+        return LabelCounts(
+            kind="tags" if self.tag_scheme == "plain" else "entity types",
+            train=dict(train.most_common()),
+            unseen_in_dev={label: n for label, n in dev.most_common() if label not in train},
+        )
 
 
 @dataclass

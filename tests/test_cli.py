@@ -384,7 +384,7 @@ def test_the_readme_tour_runs_as_written(tmp_path):
         )
         assert result.returncode == 0, f"{command}\n{result.stderr}"
         outputs[command] = result.stdout
-    assert len(outputs) == 8
+    assert len(outputs) == 10
     assert (tmp_path / "models" / "sample" / "config.json").exists()
     assert (tmp_path / "predictions.txt").read_text().count("\n") == TEST.read_text().count("\n")
     inline = next(output for command, output in outputs.items() if command.endswith("--format inline"))
@@ -436,3 +436,54 @@ def test_make_demo_trains_with_glove_evaluates_and_tags(tmp_path):
     assert "Entity F1" in result.stdout and "[PER Maria Lopez]" in result.stdout
     conll = result.stdout.split("\n[PER Maria Lopez]")[1]
     assert "Maria\tI-PER" in conll
+
+
+def test_evaluate_errors_classifies_every_span_and_fits_80_columns(model_dir, tmp_path):
+    predictions = tmp_path / "predictions.txt"
+    result = tagger("evaluate", model_dir, TEST, "--errors", "--json", "--output-predictions", predictions)
+    report = json.loads(result.stdout)
+    errors = report["errors"]
+    from bilstm_tagger.corpus import read_corpus
+    from bilstm_tagger.schemes import tags_to_spans
+
+    gold = [tags_to_spans(s.tags) for s in read_corpus(predictions, tag_column=3)]
+    predicted = [tags_to_spans(s.tags) for s in read_corpus(predictions, tag_column=4)]
+    assert sum(errors["gold_counts"].values()) == sum(map(len, gold)) == sum(r["support"] for r in report["per_label"])
+    assert sum(errors["predicted_counts"].values()) == sum(map(len, predicted))
+    exact = sum(len(set(g) & set(p)) for g, p in zip(gold, predicted))
+    assert errors["gold_counts"]["correct"] == exact
+    assert errors["labels"][-1] == "O" and len(errors["confusion"]) == len(errors["labels"])
+    assert errors["examples"] and all(example["kind"] != "correct" for example in errors["examples"])
+    table = tagger("evaluate", model_dir, TEST, "--errors").stdout
+    for title in ("Errors by type", "Confusion (rows gold, columns predicted", "Most frequent errors"):
+        assert title in table
+    drawn = [line for line in table.splitlines() if line[:1] in "┏┃┡│├└"]
+    assert drawn and max(map(len, drawn)) <= 80, max(drawn, key=len)
+
+
+def test_evaluate_errors_of_plain_tags_lists_the_most_confused_tags(tmp_path):
+    directory = tmp_path / "upos"
+    train_file, dev_file = POS_CORPUS
+    tagger("train", train_file, "--dev", dev_file, "-o", directory, "--max-epochs", "2", "--word-dim", "16")
+    table = tagger("evaluate", directory, dev_file, "--errors").stdout
+    assert "Most confused tags" in table and "Confusion of the 8 labels with most errors" in table
+    errors = json.loads(tagger("evaluate", directory, dev_file, "--errors", "--json").stdout)["errors"]
+    assert errors["metric"] == "accuracy" and errors["gold_counts"] == {}
+    total = sum(map(sum, errors["confusion"]))
+    assert total == json.loads(tagger("evaluate", directory, dev_file, "--json").stdout)["tokens"]
+
+
+def test_train_and_evaluate_read_standard_input_and_name_dev_labels_training_lacks(tmp_path):
+    dev = tmp_path / "dev.txt"
+    dev.write_text("Anna NNP I-NP I-PER\nflew VBD I-VP O\nto TO I-PP O\nGuam NNP I-NP I-GPE\n\nTom NNP I-NP I-PER\n")
+    directory = tmp_path / "model"
+    result = tagger("train", "-", "--dev", dev, "-o", directory, "--max-epochs", "1", input=TRAIN.read_text())
+    lines = result.stderr.splitlines()
+    assert lines[1].startswith("Entity types in training: LOC ") and "PER" in lines[1]
+    assert lines[2].startswith("Warning: the dev data has entity types that training never shows")
+    assert lines[2].endswith(": GPE (1)")
+    from_file = json.loads(tagger("evaluate", directory, TEST, "--json").stdout)
+    from_stdin = json.loads(tagger("evaluate", directory, "-", "--json", input=TEST.read_text()).stdout)
+    assert from_stdin["test_file"] == "-" and {**from_stdin, "test_file": str(TEST)} == from_file
+    broken = tagger("evaluate", directory, "-", input="Anna NNP I-PER\nlives VBZ\n", check=False)
+    assert_one_line_error(broken, "<stdin>:2: expected 3 columns")

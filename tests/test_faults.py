@@ -87,8 +87,8 @@ def test_disk_full_while_saving_replaces_nothing_and_exits_1(model_copy):
         "train", TRAIN, "--dev", DEV, "--output", model_copy, "--overwrite", *QUICK, preexec_fn=limit_file_size
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    progress, line = result.stderr.strip().rsplit("\n", 1)  # the summary line of training, then the error
-    assert progress.startswith("Training on ") and "\n" not in progress
+    *progress, line = result.stderr.strip().splitlines()  # what training said before the first save, then the error
+    assert [text.split()[0] for text in progress] == ["Training", "Entity"]
     assert line.startswith(f"error: cannot write {model_copy / 'resume.pt'}: File too large")
     assert line.endswith("the previous checkpoint there is unchanged")
     after = files_of(model_copy)

@@ -32,7 +32,10 @@ def imported_modules(tree: ast.Module) -> set[str]:
     return names & set(MODULES)
 
 
-@pytest.mark.parametrize("module", ["config", "events", "evaluation", "predictions", "formats", "schemes", "cli"])
+@pytest.mark.parametrize(
+    "module",
+    ["config", "events", "evaluation", "analysis", "predictions", "formats", "schemes", "report", "report_html", "cli"],
+)
 def test_modules_that_must_not_import_torch(module):
     code = f"import sys, bilstm_tagger.{module}; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
