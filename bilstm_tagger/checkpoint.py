@@ -9,7 +9,7 @@ Layout of ``MODEL_DIR``:
   ``torch.load(weights_only=True)``, which refuses any pickled object that is not a tensor;
 * ``pretrained.pt`` (models trained with ``--embeddings``): float16 vectors of the pretrained
   words that do not occur in the training data, so that the model knows them at tagging time;
-* ``metrics.jsonl``: one JSON object per training epoch (written by the trainer);
+* ``metrics.jsonl``: one JSON object per training epoch (written by :class:`~bilstm_tagger.rundir.RunDirectory`);
 * ``resume.pt``: while training runs, the state to continue it from the last completed epoch
   (weights, optimiser, random-number and early-stopping state); removed when training ends.
 
@@ -85,8 +85,8 @@ def save_checkpoint(
     """Write a whole checkpoint: ``model.pt``, ``pretrained.pt`` (if any), ``vocab.json``, ``config.json``.
 
     All are written before any replaces an older file, so a failed save (disk full) leaves the
-    previous checkpoint whole. ``extra_word_vectors`` are the frozen pretrained vectors of words
-    absent from the training data (float16), listed as ``extra_words`` in ``vocab.json``.
+    previous checkpoint whole. ``extra_word_vectors`` (``(N, word_dim)`` float16) are the frozen
+    pretrained vectors of words absent from the training data, listed as ``extra_words`` in ``vocab.json``.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -140,7 +140,8 @@ def load_resume_state(directory: str | os.PathLike) -> dict:
     if not path.is_file():
         raise InputError(f"nothing to resume: no {RESUME_FILE} (training finished or never started)", directory)
     state = _load_safely(path)
-    if not isinstance(state, dict) or "epoch" not in state or "config" not in state:
+    expected = ("epoch", "best_score", "best_epoch", "elapsed", "config", "fingerprint", "model", "optimizer")
+    if not isinstance(state, dict) or any(key not in state for key in expected):
         raise InputError("not a bilstm-tagger resume state", path)
     return state
 
@@ -174,6 +175,9 @@ def load_info(directory: str | os.PathLike) -> CheckpointInfo:
             config_path,
         )
     vocab = _read_json(directory / VOCAB_FILE)
+    missing = [key for key in ("words", "chars", "tags") if not isinstance(vocab, dict) or key not in vocab]
+    if missing:
+        raise InputError(f"incomplete vocabulary: no {', '.join(missing)}", directory / VOCAB_FILE)
     try:
         info = CheckpointInfo(
             model=dict(config["model"]),

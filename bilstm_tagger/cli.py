@@ -24,6 +24,7 @@ from .config import (
     TrainingConfig,
     config_from_options,
 )
+from .corpus import CORPUS_FORMATS
 from .errors import InputError, TrainingInterrupted
 from .formats import OUTPUT_FORMATS
 from .schemes import TRAINING_SCHEMES
@@ -42,7 +43,7 @@ DATA, MODEL, OPTIMISATION, RUN = "Data", "Model", "Optimisation", "Run"
 MODEL_DEFAULTS, TRAINING_DEFAULTS = ModelConfig(), TrainingConfig()  # the defaults shown by --help
 
 FormatOption = Annotated[
-    Literal["auto", "conll", "conllu"],
+    Literal[("auto", *CORPUS_FORMATS)],
     typer.Option(
         "--format", help="Corpus format; auto: .conllu files are CoNLL-U, others by content.", rich_help_panel=DATA
     ),
@@ -104,7 +105,8 @@ def exit_codes(command: Callable) -> Callable:
             print("interrupted", file=sys.stderr)
             raise typer.Exit(130) from None
         except OSError as error:  # disk full, permissions: the message names the file
-            print(f"error: {error.strerror or error}", file=sys.stderr)
+            where = f"{error.filename}: " if error.filename else ""
+            print(f"error: {where}{error.strerror or error}", file=sys.stderr)
             raise typer.Exit(1) from None
         except Exception as error:  # the last line of defence: one line, exit 1
             if os.environ.get("BILSTM_TAGGER_DEBUG"):
@@ -452,9 +454,11 @@ def report(
     Example: tagger report models/sample --test data/ner/test.txt --output report.html
     """
     from .report import write_report
-    from .runtime import set_threads
 
-    set_threads(threads)
+    if test is not None:  # only scoring a test file needs torch
+        from .runtime import set_threads
+
+        set_threads(threads)
     write_report(
         model_dir,
         output,
@@ -489,7 +493,7 @@ def tag(
         ),
     ] = "conll",
     input_format: Annotated[
-        Literal["text", "conll", "conllu"],
+        Literal[("text", *CORPUS_FORMATS)],
         typer.Option(
             help="text: one sentence per line, tokens separated by spaces; conll / conllu: column files (gold tags ignored)."
         ),

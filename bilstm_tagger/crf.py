@@ -51,17 +51,23 @@ class ConstrainedCRF(CRF):
         self.start_transitions.masked_fill_(self.forbidden_starts, FORBIDDEN_SCORE)
         self.end_transitions.masked_fill_(self.forbidden_ends, FORBIDDEN_SCORE)
 
-    def forward(self, emissions, tags, mask=None, reduction="sum"):  # noqa: D102 (see CRF.forward)
+    def forward(self, emissions, tags, mask=None, reduction="sum"):
+        """Log-likelihood of ``(B, T)`` tags given ``(B, T, K)`` emissions and a ``(B, T)`` mask (batch first).
+
+        ``reduction``: ``none`` gives ``(B,)``, ``sum`` and ``mean`` a scalar (see ``torchcrf.CRF.forward``).
+        """
         self.apply_constraints()
         return super().forward(emissions, tags, mask=mask, reduction=reduction)
 
-    def decode(self, emissions, mask=None):  # noqa: D102 (see CRF.decode)
+    def decode(self, emissions, mask=None):
+        """The best tag sequence of each sentence: ``(B, T, K)`` emissions and a ``(B, T)`` mask → ``B`` lists."""
         self.apply_constraints()
         return super().decode(emissions, mask=mask)
 
-    # Faster versions of two of torchcrf's steps; same results (tests compare them with torchcrf's
+    # Faster versions of three of torchcrf's steps; same results (tests compare them with torchcrf's
     # own and with brute force). torchcrf loops over time steps in Python for the gold path's score
     # and over sentences and time steps for the Viterbi backtrace; these use whole-tensor operations.
+    # The log-partition keeps torchcrf's forward recursion but gets a hand-written backward pass.
 
     def _compute_score(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Score of the gold paths: ``(T, B, K)`` emissions, ``(T, B)`` tags and mask → ``(B,)``."""

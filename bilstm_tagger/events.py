@@ -27,7 +27,6 @@ class TrainingStarted:
     parameters: int
     device: str
     threads: int
-    metric: str
     output_dir: str
 
 

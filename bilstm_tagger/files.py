@@ -30,8 +30,13 @@ def replace_all(contents: dict[Path, bytes]) -> None:
         for temporary, _ in staged:
             temporary.unlink(missing_ok=True)
         raise
-    for temporary, path in staged:
-        os.replace(temporary, path)
+    try:
+        for temporary, path in staged:
+            os.replace(temporary, path)
+    except BaseException:  # a target that cannot be replaced (a directory, say): no temporary file stays
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
+        raise
     for directory in {path.parent for _, path in staged}:
         _fsync_directory(directory)
 

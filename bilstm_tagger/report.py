@@ -259,6 +259,9 @@ def write_report(
         analysis=analysis,
     )
     page = render_report(content)
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(output, page.encode("utf-8"))
+    try:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(output, page.encode("utf-8"))
+    except OSError as error:
+        raise InputError(f"cannot write the report: {error.strerror}", output) from None
     return content

@@ -16,9 +16,9 @@ import threading
 import time
 
 from .config import TrainingConfig
-from .corpus import Sentence, read_corpus, resolve_format
+from .corpus import STDIN, Sentence, read_corpus, resolve_format
 from .embeddings import coverage
-from .errors import TrainingInterrupted
+from .errors import InputError, TrainingInterrupted
 from .events import RunInterrupted, TrainingResult
 from .reporting import Reporter
 from .rundir import RunDirectory, data_fingerprint
@@ -99,6 +99,8 @@ def train_files(
     Raises:
         InputError: a malformed file (naming its line), or as :func:`train`.
     """
+    if str(train_file) == str(dev_file) == STDIN:
+        raise InputError("the training and dev data cannot both be standard input (-)")
     read = dict(word_column=word_column, tag_column=tag_column, encoding_errors=encoding_errors)
     train_format = resolve_format(train_file, corpus_format)
     train_sentences = read_corpus(train_file, train_format, **read)
@@ -129,14 +131,16 @@ def _run(
         run_dir.start_metrics()
         run_dir.save_resume_state(resume_state())
     info = state.checkpoint_info(corpus_settings)
+    signals = _Signals()
     try:
-        with _signals_interrupt_training():
+        with signals.interrupt_training():
             for record in train_epochs(state, on_batch=reporter.batch_finished):
-                if record.best:
-                    run_dir.save_best(info, state.model, first=record.epoch == 1)
-                elapsed = time.perf_counter() - started
-                run_dir.append_metrics(record)
-                run_dir.save_resume_state(resume_state())
+                with signals.held():  # the saves of an epoch are all made, or the signal waits for them
+                    if record.best:
+                        run_dir.save_best(info, state.model, first=record.epoch == 1)
+                    elapsed = time.perf_counter() - started
+                    run_dir.append_metrics(record)
+                    run_dir.save_resume_state(resume_state())
                 reporter.epoch_finished(record)
     except TrainingInterrupted:
         reporter.interrupted(RunInterrupted(state.epoch, str(run_dir.path)))
@@ -166,19 +170,44 @@ def _coverage_message(state: TrainingState) -> str:
     )
 
 
-@contextlib.contextmanager
-def _signals_interrupt_training():
-    """Turn SIGINT and SIGTERM into :class:`TrainingInterrupted` while training (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+class _Signals:
+    """SIGINT and SIGTERM stop training with :class:`TrainingInterrupted`, but never in the middle of a save.
 
-    def interrupt(signum, frame):
+    A signal that arrives inside :meth:`held` waits until its block is done, so that ``resume.pt``
+    always holds the epoch that the interruption message names, and no checkpoint is left half
+    replaced.
+    """
+
+    def __init__(self) -> None:
+        self._holding = False
+        self._pending: int | None = None
+
+    def _interrupt(self, signum, frame) -> None:
+        if self._holding:
+            self._pending = signum
+            return
         raise TrainingInterrupted(signum)
 
-    previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    @contextlib.contextmanager
+    def interrupt_training(self):
+        """Install the handlers while training (they can only be installed from the main thread)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {signum: signal.signal(signum, self._interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    @contextlib.contextmanager
+    def held(self):
+        """Hold signals back until the block has run; then act on one that came meanwhile."""
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+        if self._pending is not None:
+            raise TrainingInterrupted(self._pending)

@@ -18,11 +18,20 @@ import torch
 from . import checkpoint
 from .analysis import ErrorAnalysis, analyse
 from .config import TAG_BATCH_SIZE, ModelConfig
-from .corpus import Sentence, corpus_name, iter_lines, iter_sentences, iter_text_sentences, read_corpus, resolve_format
+from .corpus import (
+    CORPUS_FORMATS,
+    Sentence,
+    corpus_name,
+    iter_lines,
+    iter_sentences,
+    iter_text_sentences,
+    read_corpus,
+    resolve_format,
+)
 from .decoding import check_batch_size, predict_tags, tag_buffer
 from .errors import InputError
 from .evaluation import EvaluationReport, evaluate
-from .formats import format_record
+from .formats import OUTPUT_FORMATS, format_record
 from .model import BiLstmCrf, build_model
 from .predictions import TaggedSentence, tagged_sentence
 from .readahead import ReadAhead
@@ -81,10 +90,12 @@ class Tagger:
         resolved = resolve_device(device)
         vocab = Vocab.from_json(info.vocab)
         try:
-            config = ModelConfig(**info.model)
-        except TypeError as error:
-            raise InputError(f"bad model configuration: {error}", os.path.join(path, checkpoint.CONFIG_FILE)) from None
-        model = build_model(config, vocab, info.tag_scheme)
+            model = build_model(ModelConfig(**info.model), vocab, info.tag_scheme)
+        except (TypeError, InputError) as error:
+            message = error.message if isinstance(error, InputError) else str(error)
+            raise InputError(
+                f"bad model configuration: {message}", os.path.join(path, checkpoint.CONFIG_FILE)
+            ) from None
         state = checkpoint.load_weights(path, device="cpu")
         try:
             model.load_state_dict(state)
@@ -153,6 +164,10 @@ class Tagger:
         the :class:`InputError` is raised. Returns the number of records written.
         """
         check_batch_size(batch_size)
+        if output_format not in OUTPUT_FORMATS:
+            raise InputError(f"unknown output format {output_format!r} (choose {', '.join(OUTPUT_FORMATS)})")
+        if input_format not in ("text", *CORPUS_FORMATS):
+            raise InputError(f"unknown input format {input_format!r} (choose text, {', '.join(CORPUS_FORMATS)})")
         lines = iter_lines(stream, name, encoding_errors)
         if input_format == "text":
             sentences: Iterator[Sentence] = iter_text_sentences(lines)
@@ -173,24 +188,21 @@ class Tagger:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """A model scored on a labelled file: the report, the file's sentences and the predictions.
+    """A model scored on labelled sentences: the report, the sentences and the predictions.
 
-    ``predicted`` are in the file's own scheme; ``corpus_format`` is the format the file was read as.
+    ``predicted`` are in ``scheme``, the gold tags' own; ``corpus_format`` is the format the file
+    was read as.
     """
 
     report: EvaluationReport
     sentences: list[Sentence]
     predicted: list[TaggedSentence]
-    corpus_format: str
+    scheme: str
+    corpus_format: str = "conll"
 
     @property
     def predicted_tags(self) -> list[list[str]]:
         return [sentence.tags for sentence in self.predicted]
-
-    @property
-    def scheme(self) -> str:
-        """The file's tag scheme, which the predictions are written in."""
-        return self.predicted[0].scheme
 
     def analyse(self, max_examples: int = 10) -> ErrorAnalysis:
         """The errors of the predictions: classes, confusion matrix, most frequent examples."""
@@ -220,20 +232,23 @@ def evaluate_file(
         tag_column=tagger.column("tag", resolved, tag_column),
         encoding_errors=encoding_errors,
     )
-    report, predicted = evaluate_tagger(tagger, sentences, corpus_name(path), batch_size=batch_size)
-    return Evaluation(report, sentences, predicted, resolved)
+    return evaluate_tagger(tagger, sentences, corpus_name(path), batch_size=batch_size, corpus_format=resolved)
 
 
 def evaluate_tagger(
-    tagger: Tagger, sentences: list[Sentence], name: str | os.PathLike, batch_size: int = TAG_BATCH_SIZE
-) -> tuple[EvaluationReport, list[TaggedSentence]]:
+    tagger: Tagger,
+    sentences: list[Sentence],
+    name: str | os.PathLike,
+    batch_size: int = TAG_BATCH_SIZE,
+    corpus_format: str = "conll",
+) -> Evaluation:
     """Tag labelled ``sentences`` and score the result.
 
-    Predictions are written in the gold file's own scheme, which is the one they are scored and
-    returned in (for ``--output-predictions``).
+    Predictions are written in the gold tags' own scheme, which is the one they are scored and
+    returned in (for ``--output-predictions``). ``name`` names the data in messages.
 
     Raises:
-        InputError: span tags in the file for a model of plain tags, or the other way round.
+        InputError: span tags in the data for a model of plain tags, or the other way round.
     """
     gold = [s.tags for s in sentences]
     gold_scheme = detect_scheme(gold)
@@ -245,4 +260,4 @@ def evaluate_tagger(
         )
     predicted = list(tagger.tag_stream((s.tokens for s in sentences), batch_size=batch_size, scheme=gold_scheme))
     report = evaluate(gold, [p.tags for p in predicted], gold_scheme, known_labels=tagger.labels)
-    return report, predicted
+    return Evaluation(report, sentences, predicted, gold_scheme, corpus_format)

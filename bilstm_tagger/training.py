@@ -1,7 +1,8 @@
 """Training in two parts: :func:`setup_training` (data → vocabularies → model → optimiser) and
 :func:`train_epochs`, the loop, which yields an :class:`~bilstm_tagger.events.EpochRecord` per epoch.
 
-Neither knows of files, terminals, signals or processes: the caller (:func:`bilstm_tagger.runner.train`)
+Neither writes a file, draws on a terminal, or knows of signals or processes (setup reads the
+pretrained vectors and sets torch's threads): the caller (:func:`bilstm_tagger.runner.train`)
 decides what to save, what to show and when to stop, as spaCy's ``train_while_improving`` leaves it
 to its caller. :class:`TrainingState` holds everything the loop changes, and gives it back as a
 dictionary of tensors and plain data (:meth:`TrainingState.state_dict`) to resume from.
@@ -115,7 +116,7 @@ class TrainingState:
     vocab: Vocab
     model: BiLstmCrf
     optimizer: torch.optim.Optimizer
-    singletons: torch.Tensor
+    singletons: torch.Tensor  # (num_words,) bool: the words seen once in training, for word dropout
     batch_rng: random.Random
     device: torch.device
     threads: int
@@ -190,7 +191,6 @@ class TrainingState:
             parameters=sum(p.numel() for p in self.model.parameters()),
             device=str(self.device),
             threads=self.threads,
-            metric=data.metric,
             output_dir=output_dir,
         )
 

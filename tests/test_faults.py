@@ -366,3 +366,28 @@ def test_ctrl_c_while_evaluating_exits_130(model_dir, tmp_path):
             writer_box[0].close()
         except (IndexError, BrokenPipeError):
             pass
+
+
+def test_a_vocabulary_or_model_configuration_that_is_incomplete_is_one_line(model_copy):
+    """Row: truncated or corrupted checkpoint, for the JSON files (model.pt: test_cli.py)."""
+    config = json.loads((model_copy / "config.json").read_text())
+    config["model"]["hidden_size"] = 0
+    (model_copy / "config.json").write_text(json.dumps(config))
+    line = one_line(tagger("tag", model_copy, input="Anna\n"), 2)
+    assert line == f"{model_copy / 'config.json'}: bad model configuration: hidden-size must be at least 1, got 0"
+    (model_copy / "vocab.json").write_text(json.dumps({"words": ["<pad>", "<unk>"]}))
+    line = one_line(tagger("tag", model_copy, input="Anna\n"), 2)
+    assert line == f"{model_copy / 'vocab.json'}: incomplete vocabulary: no chars, tags"
+
+
+def test_both_corpora_from_standard_input_is_one_line(tmp_path):
+    result = tagger("train", "-", "--dev", "-", "--output", tmp_path / "m", input="")
+    assert one_line(result, 2) == "the training and dev data cannot both be standard input (-)"
+
+
+def test_a_report_that_cannot_be_written_is_one_line_and_leaves_no_temporary_file(model_dir, tmp_path):
+    target = tmp_path / "page.html"
+    target.mkdir()
+    line = one_line(tagger("report", model_dir, "--output", target), 2)
+    assert line == f"{target}: cannot write the report: Is a directory"
+    assert [path.name for path in tmp_path.iterdir()] == ["page.html"]

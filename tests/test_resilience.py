@@ -168,3 +168,21 @@ def test_resume_refuses_other_data_and_missing_state(tmp_path):
         train(sentences, dev, output, tiny_config(), resume=True)
     with pytest.raises(InputError, match="unfinished run; pass --resume"):
         train(sentences, dev, output, tiny_config())
+
+
+def test_a_signal_during_the_saves_of_an_epoch_waits_for_them():
+    from bilstm_tagger.errors import TrainingInterrupted
+    from bilstm_tagger.runner import _Signals
+
+    signals, done = _Signals(), []
+    with pytest.raises(TrainingInterrupted) as interruption:
+        with signals.interrupt_training():
+            with signals.held():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)  # the handler has run by now, and only noted the signal
+                done.append("saved")
+    assert done == ["saved"] and interruption.value.signum == signal.SIGTERM
+    with pytest.raises(TrainingInterrupted):  # outside a save, at once
+        with signals.interrupt_training():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
