@@ -74,6 +74,7 @@ EncodingErrorsOption = Annotated[
 DeviceOption = Annotated[
     str, typer.Option(help="cpu, cuda, cuda:N, or auto (CUDA when available).", rich_help_panel=RUN)
 ]
+BatchSizeOption = Annotated[int, typer.Option(min=1, help="Sentences per batch.", rich_help_panel=RUN)]
 ThreadsOption = Annotated[
     int, typer.Option(help="CPU threads for torch; 0 means one per available core.", rich_help_panel=RUN)
 ]
@@ -373,7 +374,7 @@ def evaluate(
     word_column: WordColumnOption = None,
     tag_column: TagColumnOption = None,
     encoding_errors: EncodingErrorsOption = "strict",
-    batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.", rich_help_panel=RUN)] = TAG_BATCH_SIZE,
+    batch_size: BatchSizeOption = TAG_BATCH_SIZE,
     threads: ThreadsOption = 0,
     device: DeviceOption = "cpu",
 ) -> None:
@@ -443,7 +444,7 @@ def report(
     word_column: WordColumnOption = None,
     tag_column: TagColumnOption = None,
     encoding_errors: EncodingErrorsOption = "strict",
-    batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.", rich_help_panel=RUN)] = TAG_BATCH_SIZE,
+    batch_size: BatchSizeOption = TAG_BATCH_SIZE,
     threads: ThreadsOption = 0,
     device: DeviceOption = "cpu",
 ) -> None:
@@ -500,7 +501,7 @@ def tag(
     ] = "text",
     word_column: WordColumnOption = None,
     encoding_errors: EncodingErrorsOption = "strict",
-    batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.", rich_help_panel=RUN)] = TAG_BATCH_SIZE,
+    batch_size: BatchSizeOption = TAG_BATCH_SIZE,
     threads: ThreadsOption = 0,
     device: DeviceOption = "cpu",
 ) -> None:

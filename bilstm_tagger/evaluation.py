@@ -15,6 +15,11 @@ from dataclasses import asdict, dataclass, field
 from .schemes import convert, split_tag
 
 
+def metric_name(metric: str) -> str:
+    """How a metric is named to people: ``f1`` → ``F1``, ``accuracy`` as it is."""
+    return "F1" if metric == "f1" else metric
+
+
 @dataclass
 class LabelScore:
     """Precision, recall and F1 (percentages) of one entity type or tag; ``support`` is its gold count."""

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from .analysis import GOLD_CLASSES, PREDICTED_CLASSES, ErrorAnalysis
-from .evaluation import LabelScore
+from .evaluation import LabelScore, metric_name
 from .report_html import class_name
 
 # Colours of the error classes: green for right, warm colours for the partly right, grey and purple
@@ -54,7 +54,7 @@ def training_curves(epochs: Sequence, metric: str, saved_epoch: int | None) -> s
     numbers = [e.epoch for e in epochs]
     panels = (
         (loss_axes, [e.train_loss for e in epochs], "train loss", "#555555"),
-        (score_axes, [e.dev_score for e in epochs], f"dev {_metric_label(metric)} (%)", "#2f5f98"),
+        (score_axes, [e.dev_score for e in epochs], f"dev {metric_name(metric)} (%)", "#2f5f98"),
         (rate_axes, [e.learning_rate for e in epochs], "learning rate", "#7a7a7a"),
     )
     for axes, values, label, colour in panels:
@@ -71,7 +71,7 @@ def training_curves(epochs: Sequence, metric: str, saved_epoch: int | None) -> s
     rate_axes.set_xlim(numbers[0] - 0.5, numbers[-1] + 0.5)  # no tick at epoch 0, which never ran
     if saved_epoch is not None:
         saved = next(e for e in epochs if e.epoch == saved_epoch)
-        label = f"saved: epoch {saved.epoch}, dev {_metric_label(metric)} {saved.dev_score:.2f}"
+        label = f"saved: epoch {saved.epoch}, dev {metric_name(metric)} {saved.dev_score:.2f}"
         score_axes.plot([saved.epoch], [saved.dev_score], "*", markersize=14, color=SAVED_COLOUR, label=label)
         # A legend rather than a note by the star: matplotlib places it where it hides no point.
         score_axes.legend(loc="best", frameon=False, labelcolor=SAVED_COLOUR)
@@ -169,10 +169,6 @@ def confusion_heat_map(labels: Sequence[str], matrix: Sequence[Sequence[int]], a
 
 def _cell_text_size(size: int) -> float:
     return TEXT_SIZE if size <= 10 else TEXT_SIZE - 1.5 if size <= 16 else TEXT_SIZE - 2.5
-
-
-def _metric_label(metric: str) -> str:
-    return "F1" if metric == "f1" else metric
 
 
 def _figure(width: float, height: float) -> Figure:

@@ -13,6 +13,7 @@ from datetime import datetime
 from html import escape
 from typing import TYPE_CHECKING
 
+from .evaluation import metric_name
 from .schemes import Span
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ def header(
 
 def training(epochs: int, metric: str, saved: tuple[int, float] | None, curves: str) -> str:
     """The training curves of ``epochs`` epochs, and which one's model, of what dev score, is the one ``saved``."""
-    metric = _metric_name(metric)
+    metric = metric_name(metric)
     if saved is None:
         which = "No epoch is marked best in the record."
     else:
@@ -269,7 +270,3 @@ def confidence(tested: bool) -> str:
     if not tested:
         reason += "; and scores per type, error classes and the confusion matrix need a test file (--test FILE)"
     return f'<h2>Confidence</h2>\n<p class="note">{reason}.</p>'
-
-
-def _metric_name(metric: str) -> str:
-    return "F1" if metric == "f1" else metric

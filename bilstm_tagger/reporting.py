@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from rich.markup import escape
 
 from .analysis import GOLD_CLASSES, ErrorAnalysis, ErrorExample
-from .evaluation import EvaluationReport
+from .evaluation import EvaluationReport, metric_name
 from .events import BatchFinished, EpochRecord, LabelCounts, RunInterrupted, TrainingResult, TrainingStarted
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ class RichReporter(Reporter):
         self.console.print(table)
 
     def training_finished(self, result: TrainingResult) -> None:
-        name = "accuracy" if result.metric == "accuracy" else "F1"
+        name = metric_name(result.metric)
         minutes, seconds = divmod(int(result.seconds), 60)
         self.console.print(
             f"[bold green]Done[/] in {minutes}m {seconds:02d}s: best dev {name} "

@@ -1,5 +1,8 @@
 """Shared fixtures: paths of the bundled sample data and a tiny untrained model."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -7,6 +10,30 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def tagger(*args, input=None, check=True):
+    """Run ``python -m bilstm_tagger ARGS`` (rich tables 120 columns wide); raise with its output if it fails and ``check``."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bilstm_tagger", *map(str, args)],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+    return result
+
+
+def assert_one_line_error(result, prefix):
+    """Exit code 2, no traceback, and one line on standard error that starts with ``prefix``."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(prefix), lines[0]
 
 
 @pytest.fixture

@@ -14,34 +14,12 @@ import pytest
 from bilstm_tagger import __version__
 from bilstm_tagger.config import PRESETS, ModelConfig, TrainingConfig
 
-from conftest import DATA
+from conftest import DATA, assert_one_line_error, tagger
 
 TRAIN, DEV, TEST = DATA / "ner" / "train.txt", DATA / "ner" / "dev.txt", DATA / "ner" / "test.txt"
 POS_CORPUS = (DATA / "pos" / "train.conllu", DATA / "pos" / "dev.conllu")
 QUICK_TRAINING = ["--max-epochs", "30", "--patience", "30"]  # the default model: 7 s on the sample corpus
 SENTENCE = "Maria Lopez flew from Madrid to Berlin on Monday ."
-
-
-def tagger(*args, input=None, check=True):
-    result = subprocess.run(
-        [sys.executable, "-m", "bilstm_tagger", *map(str, args)],
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "COLUMNS": "120"},
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
-    return result
-
-
-def assert_one_line_error(result, prefix):
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(prefix), lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from bilstm_tagger.errors import InputError
 from bilstm_tagger.evaluation import evaluate
 from bilstm_tagger.report import MISSING_MATPLOTLIB, EpochMetrics, ReportContent, read_metrics, render_report
 
-from conftest import DATA, ROOT
+from conftest import DATA, ROOT, assert_one_line_error, tagger
 
 TRAIN, DEV, TEST = DATA / "ner" / "train.txt", DATA / "ner" / "dev.txt", DATA / "ner" / "test.txt"
 POS_TRAIN, POS_DEV = DATA / "pos" / "train.conllu", DATA / "pos" / "dev.conllu"
@@ -41,23 +41,6 @@ in\tO
 Berlin\tI-LOC
 .\tO
 """
-
-
-def tagger(*args, check=True):
-    result = subprocess.run(
-        [sys.executable, "-m", "bilstm_tagger", *map(str, args)], capture_output=True, text=True, timeout=600
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
-    return result
-
-
-def assert_one_line_error(result, prefix):
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(prefix), lines[0]
 
 
 def charts(page: str) -> dict[str, int]:
