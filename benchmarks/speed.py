@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from bilstm_tagger.config import TrainingConfig
+from bilstm_tagger.corpus import read_corpus
 from bilstm_tagger.runtime import available_cores
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -93,47 +94,58 @@ def train_runs(data: Path, config: str, batch_size: int, repeats: int, work: Pat
     }, model
 
 
-def tagging_input(data: Path, work: Path) -> tuple[Path, int, int]:
-    """eng.testb as text, one sentence per line, repeated to at least TAG_TOKENS tokens."""
-    sentences, current = [], []
-    for line in open(data / "eng.testb", encoding="utf-8"):
-        fields = line.split()
-        if not fields or fields[0] == "-DOCSTART-":
-            if current:
-                sentences.append(" ".join(current))
-                current = []
-            continue
-        current.append(fields[0])
-    if current:
-        sentences.append(" ".join(current))
-    per_pass = sum(len(s.split()) for s in sentences)
+def tagging_input(data: Path, work: Path) -> tuple[Path, Path, int, int]:
+    """eng.testb, repeated to at least TAG_TOKENS tokens, one sentence per line, twice: pre-tokenised
+    (tokens separated by spaces) and as raw text (``conll_text.detokenize``)."""
+    from conll_text import detokenize
+
+    sentences = [s.tokens for s in read_corpus(data / "eng.testb", "conll")]
+    per_pass = sum(len(tokens) for tokens in sentences)
     passes = -(-TAG_TOKENS // per_pass)
-    path = work / "tagging-input.txt"
-    path.write_text("\n".join(sentences * passes) + "\n", encoding="utf-8")
-    return path, per_pass * passes, len(sentences) * passes
+    tokens_path, text_path = work / "tagging-input.txt", work / "tagging-input-raw.txt"
+    tokens_path.write_text("\n".join(" ".join(tokens) for tokens in sentences * passes) + "\n", encoding="utf-8")
+    text_path.write_text("\n".join(detokenize(tokens)[0] for tokens in sentences * passes) + "\n", encoding="utf-8")
+    return tokens_path, text_path, per_pass * passes, len(sentences) * passes
 
 
 STEADY = """
-import sys, time
+import json, sys, time
 from bilstm_tagger import Tagger
 from bilstm_tagger.runtime import set_threads
 set_threads(0)
 tagger = Tagger.load(sys.argv[1])
 with open(sys.argv[2], "rb") as stream, open("/dev/null", "w") as sink:
     start = time.perf_counter()
-    tagger.tag_file(stream, sys.argv[2], sink)
+    tagger.tag_file(stream, sys.argv[2], sink, **json.loads(sys.argv[3]))
     print(time.perf_counter() - start)
 """
 
+# What is tagged: (input file, tag_file options, the same as command-line options)
+TAGGING_RUNS = {
+    "tagging": ("tokens", {"input_format": "tokens"}, ["--input-format", "tokens"]),
+    "tagging_raw_text": ("raw", {"input_format": "text"}, ["--input-format", "text"]),
+    "tagging_confidence": (
+        "tokens",
+        {"input_format": "tokens", "confidence": True},
+        ["--input-format", "tokens", "--confidence"],
+    ),
+}
 
-def tagging_runs(model: Path, text: Path, tokens: int, sentences: int, repeats: int) -> dict:
+
+def tagging_runs(
+    model: Path, text: Path, tokens: int, sentences: int, repeats: int, options: dict, cli_options: list[str]
+) -> dict:
+    """Tagging throughput in-process (steady: the model loaded) and of the whole command (end to end)."""
     steady, end_to_end, peaks = [], [], []
     for _ in range(repeats):
         result = subprocess.run(
-            [sys.executable, "-c", STEADY, str(model), str(text)], capture_output=True, text=True, check=True
+            [sys.executable, "-c", STEADY, str(model), str(text), json.dumps(options)],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         steady.append(float(result.stdout))
-        wall, peak, _ = run_child([*TAGGER, "tag", str(model), "--input", str(text)])
+        wall, peak, _ = run_child([*TAGGER, "tag", str(model), "--input", str(text), *cli_options])
         end_to_end.append(wall)
         peaks.append(peak)
     return {
@@ -254,7 +266,8 @@ def main() -> None:
     results: dict = {"repeats": args.repeats, "configs": kept_configs(args.output, args.configs)}
     with tempfile.TemporaryDirectory() as directory:
         work = Path(directory)
-        text, tokens, sentences = tagging_input(args.data, work)
+        tokens_text, raw_text, tokens, sentences = tagging_input(args.data, work)
+        inputs = {"tokens": tokens_text, "raw": raw_text}
         for config in args.configs:
             started = time.perf_counter()
             default_batch, model = train_runs(args.data, config, DEFAULT_BATCH_SIZE, args.repeats, work)
@@ -263,7 +276,10 @@ def main() -> None:
                 "options": CONFIGS[config],
                 "train_default_batch": default_batch,
                 "train_batch_10": batch_10,
-                "tagging": tagging_runs(model, text, tokens, sentences, args.repeats),
+                **{
+                    name: tagging_runs(model, inputs[source], tokens, sentences, args.repeats, options, cli)
+                    for name, (source, options, cli) in TAGGING_RUNS.items()
+                },
                 "startup": startup_runs(model, work, args.repeats),
                 "benchmark_seconds": time.perf_counter() - started,
                 "machine": machine(),

@@ -9,6 +9,9 @@ Layout of ``MODEL_DIR``:
   ``torch.load(weights_only=True)``, which refuses any pickled object that is not a tensor;
 * ``pretrained.pt`` (models trained with ``--embeddings``): float16 vectors of the pretrained
   words that do not occur in the training data, so that the model knows them at tagging time;
+* ``calibration.json`` (optional): the temperature that makes the CRF's probabilities calibrated,
+  fitted on the dev set when training ends or by ``tagger calibrate`` (:mod:`bilstm_tagger.calibration`);
+  without it the temperature is 1;
 * ``metrics.jsonl``: one JSON object per training epoch (written by :class:`~bilstm_tagger.rundir.RunDirectory`);
 * ``resume.pt``: while training runs, the state to continue it from the last completed epoch
   (weights, optimiser, random-number and early-stopping state); removed when training ends.
@@ -38,6 +41,7 @@ WEIGHTS_FILE = "model.pt"
 PRETRAINED_FILE = "pretrained.pt"
 METRICS_FILE = "metrics.jsonl"
 RESUME_FILE = "resume.pt"
+CALIBRATION_FILE = "calibration.json"
 
 
 @dataclass
@@ -127,6 +131,27 @@ def _write(contents: dict[Path, bytes]) -> None:
         raise OSError(
             error.errno, f"cannot write {names}: {error.strerror}; the previous checkpoint there is unchanged"
         ) from None
+
+
+def save_calibration(directory: str | os.PathLike, calibration: dict) -> None:
+    """Write ``calibration.json``: ``{"temperature": T, ...}`` and how it was fitted."""
+    _write({Path(directory) / CALIBRATION_FILE: _json_bytes(calibration)})
+
+
+def load_temperature(directory: str | os.PathLike) -> float:
+    """The temperature of ``calibration.json``, or 1.0 without one.
+
+    Raises:
+        InputError: the file exists but holds no positive finite ``temperature``.
+    """
+    path = Path(directory) / CALIBRATION_FILE
+    if not path.exists():
+        return 1.0
+    data = _read_json(path)
+    temperature = data.get("temperature") if isinstance(data, dict) else None
+    if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or not 0 < temperature < float("inf"):
+        raise InputError(f"no positive number in 'temperature': {temperature!r}", path)
+    return float(temperature)
 
 
 def load_resume_state(directory: str | os.PathLike) -> dict:

@@ -25,6 +25,7 @@ from .config import (
     config_from_options,
 )
 from .corpus import CORPUS_FORMATS
+from .documents import INPUT_FORMATS
 from .errors import InputError, TrainingInterrupted
 from .formats import OUTPUT_FORMATS
 from .schemes import TRAINING_SCHEMES
@@ -91,8 +92,11 @@ def exit_codes(command: Callable) -> Callable:
 
     @functools.wraps(command)
     def run(*args, **kwargs):
+        from .reporting import RichReporter, input_warnings_reported
+
         try:
-            return command(*args, **kwargs)
+            with input_warnings_reported(RichReporter()):  # each one line on stderr: warning: FILE:LINE: ...
+                return command(*args, **kwargs)
         except InputError as error:
             print(str(error), file=sys.stderr)
             raise typer.Exit(2) from None
@@ -423,6 +427,39 @@ def evaluate(
 
 @app.command()
 @exit_codes
+def calibrate(
+    model_dir: Annotated[
+        Path, typer.Argument(metavar="MODEL_DIR", help="Model directory written by tagger train.", show_default=False)
+    ],
+    dev_file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DEV_FILE", help="Labelled corpus to fit the temperature on (not the test set).", show_default=False
+        ),
+    ],
+    corpus_format: FormatOption = "auto",
+    word_column: WordColumnOption = None,
+    tag_column: TagColumnOption = None,
+    encoding_errors: EncodingErrorsOption = "strict",
+    threads: ThreadsOption = 0,
+) -> None:
+    """Fit the temperature that makes the model's confidences calibrated on DEV_FILE, and store it in the model.
+
+    tagger train does this on its dev set when it ends; use this for models trained before, or
+    to calibrate on other data. The tags never change, only the confidences.
+    Example: tagger calibrate models/sample data/ner/dev.txt
+    """
+    from .calibration import calibrate_file
+    from .reporting import RichReporter
+    from .runtime import set_threads
+
+    set_threads(threads)
+    columns = dict(word_column=word_column, tag_column=tag_column, encoding_errors=encoding_errors)
+    RichReporter().calibrated(calibrate_file(model_dir, dev_file, corpus_format, **columns))
+
+
+@app.command()
+@exit_codes
 def report(
     model_dir: Annotated[
         Path, typer.Argument(metavar="MODEL_DIR", help="Model directory written by tagger train.", show_default=False)
@@ -490,26 +527,51 @@ def tag(
         typer.Option(
             "--format",
             "-f",
-            help="conll: token TAB tag, blank line after each sentence; inline: [PER John Smith] lives in [LOC Paris] (word/TAG for plain tags); jsonl: one JSON object per sentence with tokens, tags and spans.",
+            help="conll: token TAB tag, blank line after each sentence; inline: the text with [LOC Berlin] around entities (word/TAG for plain tags); jsonl: one JSON object per input with text, sentences, tokens and entities, character offsets and confidences; html: one self-contained page.",
         ),
     ] = "conll",
     input_format: Annotated[
-        Literal[("text", *CORPUS_FORMATS)],
+        Literal[INPUT_FORMATS],
         typer.Option(
-            help="text: one sentence per line, tokens separated by spaces; conll / conllu: column files (gold tags ignored)."
+            help="text: raw text, each line a paragraph split into sentences and tokens; tokens: one pre-tokenised sentence per line, tokens separated by spaces; conll / conllu: column files (gold tags ignored).",
         ),
     ] = "text",
+    confidence: Annotated[
+        bool,
+        typer.Option(
+            "--confidence",
+            help="Add each token's probability as a third conll column (jsonl and html always have them).",
+        ),
+    ] = False,
+    nbest: Annotated[
+        int,
+        typer.Option(
+            metavar="K",
+            help="Give the K most probable tag sequences of each sentence with their probabilities (jsonl).",
+            min=0,
+        ),
+    ] = 0,
+    min_confidence: Annotated[
+        float,
+        typer.Option(
+            metavar="P",
+            help="Drop the entities whose confidence is below P; their tokens are tagged O.",
+            min=0.0,
+            max=1.0,
+        ),
+    ] = 0.0,
     word_column: WordColumnOption = None,
     encoding_errors: EncodingErrorsOption = "strict",
     batch_size: BatchSizeOption = TAG_BATCH_SIZE,
     threads: ThreadsOption = 0,
     device: DeviceOption = "cpu",
 ) -> None:
-    """Tag sentences from standard input (or --input) and write them to standard output.
+    """Tag text from standard input (or --input) and write it to standard output.
 
-    Text input gives exactly one output record per input line, in order; an empty line gives an
-    empty record. Output is written while input is still being read.
-    Example: echo 'John Smith lives in Paris .' | tagger tag models/sample --format inline
+    Raw text and tokens input give exactly one output record per input line, in order; an empty
+    line gives an empty record. Offsets are character (code point) indices into the record's
+    text. Output is written while input is still being read.
+    Example: echo 'John Smith lives in Paris.' | tagger tag models/sample --format inline
     """
     from .runtime import set_threads
     from .tagging import Tagger
@@ -522,6 +584,9 @@ def tag(
         word_column=word_column,
         encoding_errors=encoding_errors,
         batch_size=batch_size,
+        confidence=confidence,
+        nbest=nbest,
+        min_confidence=min_confidence,
     )
     stream, name = _open_input(input_file)
     tagger.tag_file(stream, name, sys.stdout, **options)

@@ -13,6 +13,10 @@ Formats:
   lines, multi-word token ranges (``3-4``) and empty nodes (``5.1``), which are skipped.
   The tag column is ``upos`` by default, or ``xpos``, or a column index.
 * ``text`` (tagging input only): one sentence per line, tokens separated by white space.
+
+In ``conll`` and ``conllu`` files a line of only invisible characters (:func:`invisible_characters`)
+is a blank line, with an :class:`~bilstm_tagger.errors.InputWarning` naming it: corpora are
+distributed with stray byte-order marks and zero-width spaces on lines of their own.
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ import functools
 import io
 import os
 import sys
+import unicodedata
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from .errors import InputError
+from .errors import InputError, InputWarning
 
 CorpusFormat = Literal["conll", "conllu"]
 CORPUS_FORMATS: tuple[str, ...] = ("conll", "conllu")
@@ -90,6 +96,53 @@ def iter_lines(stream: BinaryIO, name: str, encoding_errors: str = "strict") -> 
         yield number, text
 
 
+# Format characters (category Cf) that are drawn, not invisible: the prepended concatenation
+# marks (Arabic number sign, end of ayah, ...), which a one-column file can hold as tokens.
+VISIBLE_FORMAT_CHARACTERS = frozenset(
+    "\u0600\u0601\u0602\u0603\u0604\u0605\u06dd\u070f\u0890\u0891\u08e2\U000110bd\U000110cd"
+)
+NAMED_INVISIBLE_CHARACTERS = 4  # how many of a line's invisible characters a warning names
+
+
+def _is_invisible_format_character(char: str) -> bool:
+    return unicodedata.category(char) == "Cf" and char not in VISIBLE_FORMAT_CHARACTERS
+
+
+def invisible_characters(line: str) -> list[str]:
+    """The format characters of a line that holds nothing else but white space, in order, each once.
+
+    Format characters (Unicode category Cf) draw nothing: the byte-order mark U+FEFF, zero-width
+    space U+200B, (non-)joiners U+200C/U+200D, word joiner U+2060, direction marks and isolates,
+    the soft hyphen U+00AD (drawn only where a line breaks). The few that are drawn
+    (:data:`VISIBLE_FORMAT_CHARACTERS`) do not count. A line of them and white space looks blank
+    and is meant as one. Returns ``[]`` for any other line: blank, or holding a visible character.
+    """
+    if line.isascii():
+        return []  # most lines, in no time: ASCII has no format characters
+    content = line.strip()
+    if not content or not _is_invisible_format_character(content[0]):
+        return []  # its first character decides, at the cost of one look-up
+    found: list[str] = []
+    for char in content:
+        if char.isspace():
+            continue
+        if not _is_invisible_format_character(char):
+            return []
+        if char not in found:
+            found.append(char)
+    return found
+
+
+def _warn_invisible_line(characters: list[str], name: str, number: int) -> None:
+    named = ", ".join(f"U+{ord(char):04X}" for char in characters[:NAMED_INVISIBLE_CHARACTERS])
+    if len(characters) > NAMED_INVISIBLE_CHARACTERS:
+        named += ", ..."
+    warnings.warn(
+        InputWarning(f"line holds only invisible characters ({named}); read as a blank line", name, number),
+        stacklevel=3,  # the caller of the reader, for whoever filters warnings by module
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Format detection and column selection
 
@@ -131,7 +184,7 @@ def detect_format(path: str | os.PathLike) -> CorpusFormat:
     try:
         with open_corpus(path) as stream:
             for _, line in iter_lines(stream, corpus_name(path), encoding_errors="replace"):
-                if not line.strip() or line.startswith("#"):
+                if not line.strip() or invisible_characters(line) or line.startswith("#"):
                     continue
                 fields = line.split("\t")
                 if len(fields) == 10 and _is_token_id(fields[0]):
@@ -231,7 +284,12 @@ def iter_sentences(
     tag_column: str | int | None = None,
     with_tags: bool = True,
 ) -> Iterator[Sentence]:
-    """Parse numbered lines of a CoNLL or CoNLL-U file into sentences, one block at a time."""
+    """Parse numbered lines of a CoNLL or CoNLL-U file into sentences, one block at a time.
+
+    A line of only invisible characters ends a sentence as a blank line does, with an
+    :class:`~bilstm_tagger.errors.InputWarning` (``FILE:LINE: line holds only invisible characters
+    (U+FEFF); read as a blank line``).
+    """
     default_word, default_tag = default_columns(corpus_format)
     word_index = default_word if word_column is None else resolve_column(word_column, corpus_format, "word")
     tag_index = default_tag if tag_column is None else resolve_column(tag_column, corpus_format, "tag")
@@ -241,6 +299,9 @@ def iter_sentences(
     block: list[tuple[int, str]] = []
     document_header: str | None = None
     for number, line in lines:
+        if invisible := invisible_characters(line):
+            _warn_invisible_line(invisible, name, number)
+            line = ""
         if line.strip():
             if corpus_format == "conll" and line.lstrip().startswith(DOCSTART):
                 if block:

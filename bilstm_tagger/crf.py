@@ -125,28 +125,15 @@ class _LogPartition(torch.autograd.Function):
     @staticmethod
     def forward(ctx, emissions, mask, start, transitions, end):
         # emissions (T, B, K); mask (T, B) bool, mask[0] all true; start, end (K,); transitions (K, K)
-        alphas = torch.empty_like(emissions)  # alphas[t, b, k]: log-sum of paths to tag k at t
-        alpha = start + emissions[0]
-        alphas[0] = alpha
-        for step in range(1, emissions.size(0)):
-            following = torch.logsumexp(alpha.unsqueeze(2) + transitions, dim=1) + emissions[step]
-            alpha = torch.where(mask[step].unsqueeze(1), following, alpha)  # kept as is past the end
-            alphas[step] = alpha
-        log_z = torch.logsumexp(alpha + end, dim=1)  # (B,)
+        alphas = forward_scores(emissions, mask, start, transitions)
+        log_z = torch.logsumexp(alphas[-1] + end, dim=1)  # (B,)
         ctx.save_for_backward(emissions, mask, transitions, end, alphas, log_z)
         return log_z
 
     @staticmethod
     def backward(ctx, grad_log_z):
         emissions, mask, transitions, end, alphas, log_z = ctx.saved_tensors
-        steps, batch_size, num_tags = emissions.shape
-        betas = torch.empty_like(emissions)  # betas[t, b, k]: log-sum of continuations from tag k at t
-        beta = end.expand(batch_size, num_tags)
-        betas[steps - 1] = beta
-        for step in range(steps - 2, -1, -1):
-            following = torch.logsumexp(transitions + (emissions[step + 1] + beta).unsqueeze(1), dim=2)
-            beta = torch.where(mask[step + 1].unsqueeze(1), following, beta)  # end scores until the last token
-            betas[step] = beta
+        betas = backward_scores(emissions, mask, transitions, end)
         weight = mask.to(emissions.dtype) * grad_log_z  # (T, B): zero past each sentence's end
         unary = torch.exp(alphas + betas - log_z[:, None]) * weight.unsqueeze(2)  # (T, B, K)
         pairwise = torch.exp(
@@ -159,3 +146,43 @@ class _LogPartition(torch.autograd.Function):
         grad_start = unary[0].sum(0)
         grad_end = (torch.exp(alphas[-1] + end - log_z[:, None]) * grad_log_z[:, None]).sum(0)
         return unary, None, grad_start, grad_transitions, grad_end
+
+
+def forward_scores(
+    emissions: torch.Tensor, mask: torch.Tensor, start: torch.Tensor, transitions: torch.Tensor
+) -> torch.Tensor:
+    """The forward recursion: ``alphas[t, b, k]``, the log-sum of the scores of all paths that reach tag ``k`` at ``t``.
+
+    ``(T, B, K)`` emissions, a ``(T, B)`` bool mask whose first row is all true, ``(K,)`` start
+    and ``(K, K)`` transition scores → ``(T, B, K)``. Past a sentence's end the last alphas are
+    repeated, so ``alphas[-1]`` holds each sentence's final ones.
+    """
+    alphas = torch.empty_like(emissions)
+    alpha = start + emissions[0]
+    alphas[0] = alpha
+    for step in range(1, emissions.size(0)):
+        following = torch.logsumexp(alpha.unsqueeze(2) + transitions, dim=1) + emissions[step]
+        alpha = torch.where(mask[step].unsqueeze(1), following, alpha)  # kept as is past the end
+        alphas[step] = alpha
+    return alphas
+
+
+def backward_scores(
+    emissions: torch.Tensor, mask: torch.Tensor, transitions: torch.Tensor, end: torch.Tensor
+) -> torch.Tensor:
+    """The backward recursion: ``betas[t, b, k]``, the log-sum of the scores of all continuations from tag ``k`` at ``t``.
+
+    The scores of the continuation count the transitions, the later emissions and the end score,
+    not the emission at ``t``. ``(T, B, K)`` emissions, ``(T, B)`` bool mask, ``(K, K)``
+    transitions, ``(K,)`` end scores → ``(T, B, K)``; at and past a sentence's last token,
+    ``betas`` are the end scores.
+    """
+    steps, batch_size, num_tags = emissions.shape
+    betas = torch.empty_like(emissions)
+    beta = end.expand(batch_size, num_tags)
+    betas[steps - 1] = beta
+    for step in range(steps - 2, -1, -1):
+        following = torch.logsumexp(transitions + (emissions[step + 1] + beta).unsqueeze(1), dim=2)
+        beta = torch.where(mask[step + 1].unsqueeze(1), following, beta)  # end scores until the last token
+        betas[step] = beta
+    return betas

@@ -2,13 +2,15 @@
 
 Sentences are read a buffer at a time, sorted by length inside the buffer so that batches carry
 little padding, decoded batch by batch, and given back in input order, as tag lists in the
-scheme the model predicts in. Training's dev evaluation and :class:`~bilstm_tagger.tagging.Tagger`
-both decode through here.
+scheme the model predicts in, with their probabilities when asked (:class:`ProbabilityRequest`).
+Training's dev evaluation and :class:`~bilstm_tagger.tagging.Tagger` both decode through here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import reduce
 from itertools import islice
 
 import torch
@@ -16,7 +18,45 @@ import torch
 from .config import MAX_BATCH_TOKENS, MAX_SEGMENT_TOKENS, TAG_BATCH_SIZE
 from .errors import InputError
 from .model import BiLstmCrf
+from .posteriors import SentencePosterior, merge_nbest, sentence_posteriors
+from .predictions import NBestPath
+from .schemes import continuation_tags, tags_to_spans
 from .vocab import Vocab
+
+
+@dataclass(frozen=True)
+class ProbabilityRequest:
+    """What to compute besides the best tags.
+
+    Attributes:
+        confidence: each token's and each entity's probability (:mod:`bilstm_tagger.posteriors`).
+        nbest: how many of the best tag sequences to give, with their probabilities (0: none).
+        temperature: the model's calibration temperature; every CRF score is divided by it.
+    """
+
+    confidence: bool = False
+    nbest: int = 0
+    temperature: float = 1.0
+
+    @property
+    def needs_posteriors(self) -> bool:
+        return self.confidence or self.nbest > 0
+
+
+PLAIN = ProbabilityRequest()
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One sentence's best tags in the model's scheme and, where asked, their probabilities.
+
+    ``span_scores`` follow the spans of ``tags`` in order; ``nbest`` paths are in the model's scheme.
+    """
+
+    tags: list[str]
+    tag_scores: list[float] | None = None
+    span_scores: list[float] | None = None
+    nbest: list[NBestPath] | None = None
 
 
 def predict_tags(
@@ -26,16 +66,17 @@ def predict_tags(
     device: torch.device | str = "cpu",
     batch_size: int = TAG_BATCH_SIZE,
     buffer_batches: int = 8,
-) -> Iterator[tuple[Sequence[str], list[str]]]:
-    """Yield each sentence with the model's tags for it (in its own tag scheme), in input order.
+    request: ProbabilityRequest = PLAIN,
+) -> Iterator[tuple[Sequence[str], Prediction]]:
+    """Yield each sentence with the model's :class:`Prediction` for it, in input order.
 
     ``batch_size * buffer_batches`` sentences are read ahead, sorted by length and tagged in
-    batches (see :func:`tag_buffer`); empty sentences get an empty list.
+    batches (see :func:`tag_buffer`); empty sentences get an empty prediction.
     """
     check_batch_size(batch_size)
     iterator = iter(sentences)
     while buffer := list(islice(iterator, batch_size * buffer_batches)):
-        yield from zip(buffer, tag_buffer(model, vocab, buffer, device, batch_size))
+        yield from zip(buffer, tag_buffer(model, vocab, buffer, device, batch_size, request))
 
 
 def tag_buffer(
@@ -44,32 +85,76 @@ def tag_buffer(
     buffer: Sequence[Sequence[str]],
     device: torch.device | str = "cpu",
     batch_size: int = TAG_BATCH_SIZE,
-) -> list[list[str]]:
+    request: ProbabilityRequest = PLAIN,
+) -> list[Prediction]:
     """Tag sentences in batches of at most ``batch_size`` sentences and ``MAX_BATCH_TOKENS`` padded tokens.
 
     Sentences are sorted by length so that batches carry little padding; the result is in input
     order. Sentences longer than ``MAX_SEGMENT_TOKENS`` are tagged in consecutive pieces of that
     length, whose tags are joined: memory stays bounded whatever the input, and an entity that
-    crosses a cut becomes two.
+    crosses a cut becomes two. Each piece's probabilities are its own; the n-best sequences of a
+    long sentence are the best combinations of its pieces' n-best sequences.
     """
     model.eval()
+    labels = vocab.tags.itos
     # (length, sentence, first token) of each piece, shortest first
     segments = sorted(
         (min(MAX_SEGMENT_TOKENS, len(tokens) - start), index, start)
         for index, tokens in enumerate(buffer)
         for start in range(0, len(tokens), MAX_SEGMENT_TOKENS)
     )
-    segment_tags: dict[tuple[int, int], list[str]] = {}
+    pieces: dict[tuple[int, int], Prediction] = {}
     with torch.inference_mode():
         for batch_segments in _batches(segments, batch_size):
-            pieces = [buffer[index][start : start + length] for length, index, start in batch_segments]
-            batch = vocab.encode(pieces, device=device)
-            for (_, index, start), tag_ids in zip(batch_segments, model.decode(batch)):
-                segment_tags[index, start] = [vocab.tags.itos[tag_id] for tag_id in tag_ids]
+            batch = vocab.encode(
+                [buffer[index][start : start + length] for length, index, start in batch_segments], device=device
+            )
+            emissions = model.emissions(batch)
+            paths = model.crf.decode(emissions, mask=batch.mask)
+            posteriors = (
+                sentence_posteriors(model.crf, emissions, batch.mask, request.temperature)
+                if request.needs_posteriors
+                else [None] * len(paths)
+            )
+            for (_, index, start), path, posterior in zip(batch_segments, paths, posteriors):
+                pieces[index, start] = _prediction(path, posterior, labels, request)
     return [
-        [tag for start in range(0, len(tokens), MAX_SEGMENT_TOKENS) for tag in segment_tags[index, start]]
+        _join([pieces[index, start] for start in range(0, len(tokens), MAX_SEGMENT_TOKENS)], request.nbest)
         for index, tokens in enumerate(buffer)
     ]
+
+
+def _prediction(
+    path: list[int], posterior: SentencePosterior | None, labels: list[str], request: ProbabilityRequest
+) -> Prediction:
+    tags = [labels[tag_id] for tag_id in path]
+    if posterior is None:
+        return Prediction(tags)
+    tag_scores = span_scores = nbest = None
+    if request.confidence:
+        tag_scores = posterior.tag_probabilities(path).tolist()
+        spans = tags_to_spans(tags)
+        continuations = [continuation_tags(labels, tags[span.end - 1]) for span in spans]
+        span_scores = posterior.span_probabilities(path, [(s.start, s.end) for s in spans], continuations).tolist()
+    if request.nbest:
+        nbest = [NBestPath([labels[k] for k in ids], p) for ids, p in posterior.nbest(request.nbest)]
+    return Prediction(tags, tag_scores, span_scores, nbest)
+
+
+def _join(pieces: list[Prediction], nbest: int) -> Prediction:
+    """One prediction from those of a sentence's consecutive pieces (an empty one for an empty sentence)."""
+    if len(pieces) <= 1:
+        return pieces[0] if pieces else Prediction([])
+
+    def joined(field: str) -> list | None:
+        values = [getattr(piece, field) for piece in pieces]
+        return None if values[0] is None else [item for value in values for item in value]
+
+    paths = None
+    if pieces[0].nbest is not None:
+        lists = [[(path.tags, path.probability) for path in piece.nbest or []] for piece in pieces]
+        paths = [NBestPath(tags, p) for tags, p in reduce(lambda a, b: merge_nbest(a, b, nbest), lists)]
+    return Prediction(joined("tags") or [], joined("tag_scores"), joined("span_scores"), paths)
 
 
 def _batches(segments: list[tuple[int, int, int]], batch_size: int) -> Iterator[list[tuple[int, int, int]]]:

@@ -1,12 +1,24 @@
-"""The one exception type that means "the user gave us something we cannot use".
+"""The exception type that means "the user gave us something we cannot use", and its warning.
 
 The CLI turns :class:`InputError` into a one-line message and exit code 2; any other
-exception is a bug or an environment failure and exits with code 1.
+exception is a bug or an environment failure and exits with code 1. :class:`InputWarning`
+is input we read on after a guess (an odd line taken as a blank one): the library raises it
+through :mod:`warnings`, and the CLI shows each as one ``warning: FILE:LINE: ...`` line.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
+
+
+def located(message: str, path: str | os.PathLike | None, line: int | None) -> str:
+    """``FILE:LINE: message``, ``FILE: message`` without a line, or the message alone without a file."""
+    if path is None:
+        return message
+    if line is None:
+        return f"{path}: {message}"
+    return f"{path}:{line}: {message}"
 
 
 class InputError(Exception):
@@ -20,14 +32,26 @@ class InputError(Exception):
         self.message = message
         self.path = None if path is None else str(path)
         self.line = line
-        super().__init__(self.location_prefix() + message)
+        super().__init__(located(message, path, line))
 
-    def location_prefix(self) -> str:
-        if self.path is None:
-            return ""
-        if self.line is None:
-            return f"{self.path}: "
-        return f"{self.path}:{self.line}: "
+
+class InputWarning(UserWarning):
+    """Input read on after a guess that the user should hear of, e.g. a line of only invisible characters.
+
+    ``str(warning)`` is the whole message, ``FILE:LINE: what was read how``, as for :class:`InputError`.
+    """
+
+    def __init__(self, message: str, path: str | os.PathLike | None = None, line: int | None = None):
+        self.message = message
+        self.path = None if path is None else str(path)
+        self.line = line
+        super().__init__(located(message, path, line))
+
+
+# Every file and line is worth its own warning, also when a program reads the same file twice
+# (the default action shows a given message once). Appended, so that filters the user sets
+# (-W, PYTHONWARNINGS, warnings.filterwarnings) still win.
+warnings.filterwarnings("always", category=InputWarning, append=True)
 
 
 class TrainingInterrupted(Exception):

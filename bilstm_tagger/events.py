@@ -93,6 +93,17 @@ class TrainingResult:
 
 
 @dataclass(frozen=True)
+class Calibrated:
+    """A temperature was fitted on ``data`` and stored; the expected calibration error before and after it."""
+
+    temperature: float
+    ece_before: float
+    ece_after: float
+    predictions: int
+    data: str
+
+
+@dataclass(frozen=True)
 class RunInterrupted:
     """A signal stopped the run; the state after ``completed_epochs`` is saved in ``output_dir``."""
 

@@ -1,45 +1,128 @@
-"""Output formats of ``tagger tag``: each turns a :class:`~bilstm_tagger.predictions.TaggedSentence`
-into one whole record, ending with a newline (see the README for examples)."""
+"""Output formats of ``tagger tag``: each writes a :class:`~bilstm_tagger.predictions.Document` as one record.
+
+* ``conll``: token TAB tag (TAB confidence, with ``--confidence``) per line, a blank line after
+  each sentence; an input line without tokens gives one blank line.
+* ``inline``: the input text as it came, each entity bracketed as ``[LOC Berlin]`` (``word/TAG``
+  after each token for plain tags), white space kept.
+* ``jsonl``: one JSON object per record, ``{"text", "sentences": [{"start", "end", "tokens":
+  [{"text", "start", "end", "tag", "confidence"}], "nbest"?}], "entities": [{"start", "end",
+  "type", "text", "confidence"}]}``; offsets index ``text``.
+* ``html``: one self-contained page for the whole input (:mod:`bilstm_tagger.html_view`).
+
+Writers share one shape (``begin``, ``write`` a document, ``end``), so the tagging loop does not
+care which it has. No torch here.
+"""
 
 from __future__ import annotations
 
 import json
+from typing import Protocol, TextIO
 
-from .predictions import TaggedSentence
+from .predictions import Document
 
-OUTPUT_FORMATS: tuple[str, ...] = ("conll", "inline", "jsonl")
+OUTPUT_FORMATS: tuple[str, ...] = ("conll", "inline", "jsonl", "html")
+PROBABILITY_FORMATS: frozenset[str] = frozenset({"jsonl", "html"})  # formats that always carry confidences
 
 
-def format_record(output_format: str, sentence: TaggedSentence) -> str:
-    """One sentence in ``conll``, ``inline`` or ``jsonl`` form."""
+class RecordWriter(Protocol):
+    def begin(self) -> None: ...
+
+    def write(self, document: Document) -> None: ...
+
+    def end(self) -> None: ...
+
+
+class LineWriter:
+    """Writes each document as one record of ``conll``, ``inline`` or ``jsonl`` text."""
+
+    def __init__(self, output: TextIO, output_format: str, confidence_column: bool = False):
+        if output_format not in ("conll", "inline", "jsonl"):
+            raise ValueError(f"unknown output format {output_format!r}")
+        self.output = output
+        self.output_format = output_format
+        self.confidence_column = confidence_column
+
+    def begin(self) -> None:
+        pass
+
+    def write(self, document: Document) -> None:
+        self.output.write(format_record(self.output_format, document, self.confidence_column))
+
+    def end(self) -> None:
+        pass
+
+
+def open_writer(output_format: str, output: TextIO, confidence_column: bool = False, title: str = "") -> RecordWriter:
+    """The writer of ``output_format`` over ``output``; ``title`` names the html page (the model)."""
+    if output_format == "html":
+        from .html_view import HtmlPageWriter
+
+        return HtmlPageWriter(output, model=title or None)
+    return LineWriter(output, output_format, confidence_column)
+
+
+def format_record(output_format: str, document: Document, confidence_column: bool = False) -> str:
+    """One document in ``conll``, ``inline`` or ``jsonl`` form, ending with a newline."""
     if output_format == "conll":
-        return "".join(f"{token}\t{tag}\n" for token, tag in zip(sentence.tokens, sentence.tags)) + "\n"
+        return format_conll(document, confidence_column)
     if output_format == "inline":
-        return format_inline(sentence) + "\n"
+        return format_inline(document) + "\n"
     if output_format == "jsonl":
-        return json.dumps(jsonl_object(sentence), ensure_ascii=False) + "\n"
+        return json.dumps(jsonl_object(document), ensure_ascii=False) + "\n"
     raise ValueError(f"unknown output format {output_format!r}")
 
 
-def format_inline(sentence: TaggedSentence) -> str:
-    """``[PER John Smith] lives in [LOC Paris] .`` for span tags, ``John/NOUN lives/VERB`` for plain ones."""
-    tokens = sentence.tokens
-    if sentence.scheme == "plain":
-        return " ".join(f"{token}/{tag}" for token, tag in zip(tokens, sentence.tags))
+def format_conll(document: Document, confidence_column: bool = False) -> str:
+    """``token TAB tag [TAB confidence]`` lines, a blank line after each sentence (one for no sentence)."""
+    if not document.sentences:
+        return "\n"
+    lines = []
+    for sentence in document.sentences:
+        for index, (token, tag) in enumerate(zip(sentence.tokens, sentence.tags)):
+            if confidence_column and sentence.scores is not None:
+                lines.append(f"{token}\t{tag}\t{sentence.scores[index]:.4g}\n")
+            else:
+                lines.append(f"{token}\t{tag}\n")
+        lines.append("\n")
+    return "".join(lines)
+
+
+def format_inline(document: Document) -> str:
+    """The text with ``[PER John Smith]`` around each entity, or ``word/TAG`` for plain tags; white space kept.
+
+    Line breaks inside the text (a lone CR, U+2028) are written as they are.
+    """
+    text = document.text
+    plain = any(sentence.scheme == "plain" for sentence in document.sentences)
     pieces: list[str] = []
     position = 0
-    for span in sentence.spans:
-        pieces.extend(tokens[position : span.start])
-        pieces.append(f"[{span.label} {sentence.span_text(span)}]")
-        position = span.end
-    pieces.extend(tokens[position:])
-    return " ".join(pieces)
+    if plain:
+        for token in document.tokens:
+            pieces += [text[position : token.end], "/", token.tag]
+            position = token.end
+    else:
+        for entity in document.entities:
+            pieces += [text[position : entity.start], "[", entity.type, " ", entity.text, "]"]
+            position = entity.end
+    pieces.append(text[position:])
+    return "".join(pieces)
 
 
-def jsonl_object(sentence: TaggedSentence) -> dict:
-    """``{"tokens", "tags", "spans"}``; each span ``{"start", "end", "type", "text"}``, ``end`` exclusive."""
-    spans = [
-        {"start": span.start, "end": span.end, "type": span.label, "text": sentence.span_text(span)}
-        for span in sentence.spans
+def jsonl_object(document: Document) -> dict:
+    """The ``jsonl`` record of a document (see the module's docstring)."""
+    sentences = []
+    for sentence in document.sentences:
+        scores = sentence.scores or [None] * len(sentence)
+        tokens = [
+            {"text": token, "start": start, "end": end, "tag": tag, "confidence": score}
+            for token, (start, end), tag, score in zip(sentence.tokens, sentence.offsets or [], sentence.tags, scores)
+        ]
+        record: dict = {"start": sentence.start, "end": sentence.end, "tokens": tokens}
+        if sentence.nbest is not None:
+            record["nbest"] = [{"tags": path.tags, "probability": path.probability} for path in sentence.nbest]
+        sentences.append(record)
+    entities = [
+        {"start": e.start, "end": e.end, "type": e.type, "text": e.text, "confidence": e.confidence}
+        for e in document.entities
     ]
-    return {"tokens": list(sentence.tokens), "tags": list(sentence.tags), "spans": spans}
+    return {"text": document.text, "sentences": sentences, "entities": entities}

@@ -6,13 +6,25 @@ The library calls a :class:`Reporter`; the base class is silent (the Python API 
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
 from .analysis import GOLD_CLASSES, ErrorAnalysis, ErrorExample
+from .errors import InputWarning
 from .evaluation import EvaluationReport, metric_name
-from .events import BatchFinished, EpochRecord, LabelCounts, RunInterrupted, TrainingResult, TrainingStarted
+from .events import (
+    BatchFinished,
+    Calibrated,
+    EpochRecord,
+    LabelCounts,
+    RunInterrupted,
+    TrainingResult,
+    TrainingStarted,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -36,11 +48,17 @@ class Reporter:
     def training_finished(self, result: TrainingResult) -> None:
         """Called once at the end with the best epoch and score."""
 
+    def calibrated(self, event: Calibrated) -> None:
+        """Called when a temperature was fitted and stored (after training, or by ``tagger calibrate``)."""
+
     def interrupted(self, event: RunInterrupted) -> None:
         """Called when a signal stops training; the resumable state of ``event.completed_epochs`` is saved."""
 
     def info(self, message: str) -> None:
         """A sentence worth telling the user."""
+
+    def warning(self, message: str) -> None:
+        """Something about the input the user should know, though the work goes on (``FILE:LINE: ...``)."""
 
 
 def make_console(stderr: bool = True) -> Console:
@@ -146,6 +164,13 @@ class RichReporter(Reporter):
             f"(of {result.epochs_run}); model in [cyan]{result.output_dir}[/]"
         )
 
+    def calibrated(self, event: Calibrated) -> None:
+        self.console.print(
+            f"Confidences calibrated on {escape(event.data)} ({event.predictions:,} predictions): temperature "
+            f"[bold]{event.temperature:.3f}[/], expected calibration error {event.ece_before:.4f} → "
+            f"[bold]{event.ece_after:.4f}[/]"
+        )
+
     def interrupted(self, event: RunInterrupted) -> None:
         self._stop_progress()
         output_dir = event.output_dir
@@ -159,10 +184,38 @@ class RichReporter(Reporter):
         self._stop_progress()
         self.console.print(message)
 
+    def warning(self, message: str) -> None:
+        self._stop_progress()
+        self.console.print(f"[bold yellow]warning:[/] {escape(message)}")
+
     def _stop_progress(self) -> None:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+@contextlib.contextmanager
+def input_warnings_reported(reporter: Reporter) -> Iterator[None]:
+    """Inside the block, each :class:`~bilstm_tagger.errors.InputWarning` goes to ``reporter.warning``.
+
+    The readers raise them through :mod:`warnings`, which would print two lines naming our source
+    file; the user wants one line naming theirs. Other warnings are shown as before.
+    ``warnings.showwarning`` is process-wide, so warnings of a reader thread (``tagger tag``) come
+    here too.
+    """
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, InputWarning):
+            reporter.warning(str(message))
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
 
 
 def print_evaluation(report: EvaluationReport, console: Console, title: str) -> None:

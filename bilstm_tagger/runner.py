@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 
+from .calibration import calibrate_model
 from .config import TrainingConfig
 from .corpus import STDIN, Sentence, read_corpus, resolve_format
 from .embeddings import coverage
@@ -157,6 +158,8 @@ def _run(
     )
     run_dir.finish()
     reporter.training_finished(result)
+    # The temperature that calibrates the model's confidences, from the best weights just saved.
+    reporter.calibrated(calibrate_model(run_dir.path, state.data.dev, "dev"))
     return result
 
 

@@ -115,6 +115,21 @@ def tags_to_spans(tags: list[str]) -> list[Span]:
     return spans
 
 
+def continuation_tags(labels: list[str], tag: str) -> list[int]:
+    """The indices of the ``labels`` that, right after ``tag``, would continue its entity (``conlleval`` rules).
+
+    ``I-PER`` continues ``B-PER`` or ``I-PER``, and so do ``E-PER`` and ``L-PER``; nothing continues
+    ``O`` or an entity's last tag (``E-``, ``S-``, ``L-``, ``U-``).
+
+    >>> continuation_tags(["O", "B-PER", "I-PER", "B-LOC", "I-LOC"], "B-PER")
+    [2]
+    """
+    prefix, label = split_tag(tag)
+    if prefix not in ("B", "I"):
+        return []
+    return [index for index, other in enumerate(labels) if other[:1] in ("I", "E", "L") and other[2:] == label]
+
+
 def spans_to_tags(length: int, spans: Iterable[Span], scheme: str) -> list[str]:
     """Write non-overlapping ``spans`` over ``length`` tokens as tags of a span ``scheme``."""
     tags = ["O"] * length

@@ -1,9 +1,10 @@
 """Tagging with a trained model: the :class:`Tagger` API, streaming files, and scoring a labelled corpus.
 
-:meth:`Tagger.tag_file` reads its input in a background thread (:class:`~bilstm_tagger.readahead.ReadAhead`)
-and tags whatever has arrived as soon as the reader would have to wait, so a slow pipe gets each
-answer when its line is in, while a fast one gets full batches. Every result is a
-:class:`~bilstm_tagger.predictions.TaggedSentence`.
+``tagger(text)`` and :meth:`Tagger.pipe` tag raw text into :class:`~bilstm_tagger.predictions.Document`
+objects (entities with character offsets and confidences); :meth:`Tagger.tag` tags tokenised
+sentences into :class:`~bilstm_tagger.predictions.TaggedSentence` objects.
+
+:meth:`Tagger.tag_file` streams a file through the tagger (:mod:`bilstm_tagger.streaming`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import BinaryIO, TextIO
 
 import torch
@@ -18,32 +20,24 @@ import torch
 from . import checkpoint
 from .analysis import ErrorAnalysis, analyse
 from .config import TAG_BATCH_SIZE, ModelConfig
-from .corpus import (
-    CORPUS_FORMATS,
-    Sentence,
-    corpus_name,
-    iter_lines,
-    iter_sentences,
-    iter_text_sentences,
-    read_corpus,
-    resolve_format,
-)
-from .decoding import check_batch_size, predict_tags, tag_buffer
+from .corpus import Sentence, corpus_name, read_corpus, resolve_format
+from .decoding import Prediction, ProbabilityRequest, check_batch_size, predict_tags, tag_buffer
+from .documents import TextInput, raw_text
 from .errors import InputError
 from .evaluation import EvaluationReport, evaluate
-from .formats import OUTPUT_FORMATS, format_record
 from .model import BiLstmCrf, build_model
-from .predictions import TaggedSentence, tagged_sentence
-from .readahead import ReadAhead
+from .predictions import Document, TaggedSentence, tagged_sentence
 from .runtime import resolve_device
 from .schemes import detect_scheme, same_kind, tag_kind
 from .vocab import Vocab
 
 
 class Tagger:
-    """A trained model, ready to tag tokenised sentences.
+    """A trained model, ready to tag raw text or tokenised sentences.
 
     >>> tagger = Tagger.load("models/sample")                               # doctest: +SKIP
+    >>> [(e.start, e.end, e.type, e.text) for e in tagger("Maria Lopez lives in Berlin.").entities]  # doctest: +SKIP
+    [(0, 11, 'PER', 'Maria Lopez'), (21, 27, 'LOC', 'Berlin')]
     >>> [sentence] = tagger.tag([["Maria", "Lopez", "lives", "in", "Berlin"]])  # doctest: +SKIP
     >>> sentence.tags, sentence.spans                                        # doctest: +SKIP
     (['I-PER', 'I-PER', 'O', 'O', 'I-LOC'], [Span(start=0, end=2, label='PER'), Span(start=4, end=5, label='LOC')])
@@ -57,6 +51,8 @@ class Tagger:
         output_scheme: the scheme tags are returned in.
         device: where the model runs.
         corpus_settings: how the training corpus was read (format, word and tag columns).
+        temperature: the calibration temperature for probabilities (``calibration.json``).
+        name: the model's name in messages and pages (its directory).
     """
 
     def __init__(
@@ -67,8 +63,12 @@ class Tagger:
         output_scheme: str,
         device: torch.device | str = "cpu",
         corpus_settings: dict | None = None,
+        temperature: float = 1.0,
+        name: str = "",
     ):
         self.model = model.to(device).eval()
+        self.temperature = temperature
+        self.name = name
         self.corpus_settings = corpus_settings or {}
         self.vocab = vocab
         self.tag_scheme = tag_scheme
@@ -112,7 +112,8 @@ class Tagger:
                     os.path.join(path, checkpoint.PRETRAINED_FILE),
                 )
             model.extra_word_vectors = vectors.to(torch.float16)
-        return cls(model, vocab, info.tag_scheme, info.data_scheme, resolved, info.corpus)
+        temperature = checkpoint.load_temperature(path)
+        return cls(model, vocab, info.tag_scheme, info.data_scheme, resolved, info.corpus, temperature, str(path))
 
     def column(self, role: str, corpus_format: str, given: str | int | None) -> str | int | None:
         """``given``, or else the ``word``/``tag`` column the model was trained with, if ``corpus_format`` is
@@ -126,9 +127,44 @@ class Tagger:
         """The tags the model predicts, in its own tag scheme."""
         return list(self.vocab.tags.itos)
 
-    def tag(self, sentences: Iterable[Sequence[str]], batch_size: int = TAG_BATCH_SIZE) -> list[TaggedSentence]:
-        """Tag a list of tokenised sentences; one :class:`TaggedSentence` each, in ``output_scheme``."""
-        return list(self.tag_stream(sentences, batch_size=batch_size))
+    def request(self, confidence: bool = False, nbest: int = 0) -> ProbabilityRequest:
+        """What to compute besides the best tags, with this model's temperature."""
+        if nbest < 0:
+            raise InputError(f"--nbest must be 0 or more, got {nbest}")
+        return ProbabilityRequest(confidence, nbest, self.temperature)
+
+    def __call__(self, text: str, confidence: bool = True, nbest: int = 0) -> Document:
+        """Tag one raw text (any number of sentences): a :class:`Document` with offsets and confidences."""
+        [document] = self.pipe([text], confidence=confidence, nbest=nbest)
+        return document
+
+    def pipe(
+        self, texts: Iterable[str], batch_size: int = TAG_BATCH_SIZE, confidence: bool = True, nbest: int = 0
+    ) -> Iterator[Document]:
+        """Tag raw texts lazily, one :class:`Document` each, in order (``batch_size * 8`` texts read ahead)."""
+        return self.tag_inputs((raw_text(text) for text in texts), batch_size, self.request(confidence, nbest))
+
+    def tag_inputs(
+        self, inputs: Iterable[TextInput], batch_size: int = TAG_BATCH_SIZE, request: ProbabilityRequest | None = None
+    ) -> Iterator[Document]:
+        """Tag :class:`~bilstm_tagger.documents.TextInput` records lazily, one :class:`Document` each, in order."""
+        check_batch_size(batch_size)
+        iterator = iter(inputs)
+        while buffer := list(islice(iterator, batch_size * 8)):
+            yield from self.documents(buffer, batch_size, request or self.request())
+
+    def tag(
+        self,
+        sentences: Iterable[Sequence[str]],
+        batch_size: int = TAG_BATCH_SIZE,
+        confidence: bool = False,
+        nbest: int = 0,
+    ) -> list[TaggedSentence]:
+        """Tag a list of tokenised sentences; one :class:`TaggedSentence` each, in ``output_scheme``.
+
+        ``confidence`` fills ``scores`` and ``span_scores``; ``nbest`` fills ``nbest``.
+        """
+        return list(self.tag_stream(sentences, batch_size=batch_size, request=self.request(confidence, nbest)))
 
     def tag_stream(
         self,
@@ -136,54 +172,51 @@ class Tagger:
         batch_size: int = TAG_BATCH_SIZE,
         buffer_batches: int = 8,
         scheme: str | None = None,
+        request: ProbabilityRequest | None = None,
     ) -> Iterator[TaggedSentence]:
         """Like :meth:`tag`, lazily: reads ``batch_size * buffer_batches`` sentences ahead at most.
 
         ``scheme`` writes the tags in another span scheme than ``output_scheme`` (a gold file's).
         """
-        scheme = scheme or self.output_scheme
-        for tokens, tags in predict_tags(self.model, self.vocab, sentences, self.device, batch_size, buffer_batches):
-            yield tagged_sentence(tokens, tags, self.tag_scheme, scheme)
+        request = request or self.request()
+        predictions = predict_tags(self.model, self.vocab, sentences, self.device, batch_size, buffer_batches, request)
+        for tokens, prediction in predictions:
+            yield self._tagged(tokens, prediction, scheme)
 
-    def tag_file(
-        self,
-        stream: BinaryIO,
-        name: str,
-        output: TextIO,
-        output_format: str = "conll",
-        input_format: str = "text",
-        word_column: str | int | None = None,
-        encoding_errors: str = "strict",
-        batch_size: int = TAG_BATCH_SIZE,
-    ) -> int:
-        """Tag a text, CoNLL or CoNLL-U stream and write one record per sentence to ``output``.
+    def tag_file(self, stream: BinaryIO, name: str, output: TextIO, **options) -> int:
+        """Tag a stream and write one record per input to ``output``; see :func:`bilstm_tagger.streaming.tag_file`."""
+        from .streaming import tag_file
 
-        Text input gives one record per line, an empty one for an empty line. Records are written
-        and flushed a buffer at a time, as soon as the input would make us wait. If the input turns
-        out malformed, the records of the sentences before the bad line are written first, then
-        the :class:`InputError` is raised. Returns the number of records written.
+        return tag_file(self, stream, name, output, **options)
+
+    def documents(
+        self, buffer: list[TextInput], batch_size: int, request: ProbabilityRequest, min_confidence: float = 0.0
+    ) -> list[Document]:
+        """Tag the sentences of a buffer of texts together, and give each text its :class:`Document`.
+
+        ``min_confidence`` drops the entities whose confidence is below it (their tokens become ``O``).
         """
-        check_batch_size(batch_size)
-        if output_format not in OUTPUT_FORMATS:
-            raise InputError(f"unknown output format {output_format!r} (choose {', '.join(OUTPUT_FORMATS)})")
-        if input_format not in ("text", *CORPUS_FORMATS):
-            raise InputError(f"unknown input format {input_format!r} (choose text, {', '.join(CORPUS_FORMATS)})")
-        lines = iter_lines(stream, name, encoding_errors)
-        if input_format == "text":
-            sentences: Iterator[Sentence] = iter_text_sentences(lines)
-        else:
-            word_column = self.column("word", input_format, word_column)
-            sentences = iter_sentences(lines, name, input_format, word_column=word_column, with_tags=False)
-        source = ReadAhead(sentences, capacity=batch_size * 16)
-        written = 0
-        while buffer := source.take(batch_size * 8):
-            tags_list = tag_buffer(self.model, self.vocab, [s.tokens for s in buffer], self.device, batch_size)
-            for sentence, tags in zip(buffer, tags_list):
-                tagged = tagged_sentence(sentence.tokens, tags, self.tag_scheme, self.output_scheme)
-                output.write(format_record(output_format, tagged))
-            output.flush()
-            written += len(buffer)
-        return written
+        sentences = [item.sentence_tokens() for item in buffer]
+        flat = [tokens for tokens_list in sentences for tokens in tokens_list]
+        predictions = iter(tag_buffer(self.model, self.vocab, flat, self.device, batch_size, request))
+        documents = []
+        for item, tokens_list in zip(buffer, sentences):
+            tagged = [self._tagged(tokens, next(predictions)) for tokens in tokens_list]
+            if min_confidence > 0:
+                tagged = [sentence.without_spans_below(min_confidence) for sentence in tagged]
+            documents.append(item.document(tagged))
+        return documents
+
+    def _tagged(self, tokens: Sequence[str], prediction: Prediction, scheme: str | None = None) -> TaggedSentence:
+        return tagged_sentence(
+            tokens,
+            prediction.tags,
+            self.tag_scheme,
+            scheme or self.output_scheme,
+            scores=prediction.tag_scores,
+            span_scores=prediction.span_scores,
+            nbest=prediction.nbest,
+        )
 
 
 @dataclass(frozen=True)
@@ -211,19 +244,26 @@ class Evaluation:
 
 
 def evaluate_file(
+    tagger: Tagger, path: str | os.PathLike, corpus_format: str = "auto", batch_size: int = TAG_BATCH_SIZE, **columns
+) -> Evaluation:
+    """Read a labelled corpus (``-``: standard input) and score ``tagger`` on it (see :func:`evaluate_tagger`).
+
+    ``columns``: ``word_column``, ``tag_column`` and ``encoding_errors``, read as :func:`read_labelled` says.
+    """
+    sentences, resolved = read_labelled(tagger, path, corpus_format, **columns)
+    return evaluate_tagger(tagger, sentences, corpus_name(path), batch_size=batch_size, corpus_format=resolved)
+
+
+def read_labelled(
     tagger: Tagger,
     path: str | os.PathLike,
     corpus_format: str = "auto",
     word_column: str | None = None,
     tag_column: str | None = None,
     encoding_errors: str = "strict",
-    batch_size: int = TAG_BATCH_SIZE,
-) -> Evaluation:
-    """Read a labelled corpus (``-``: standard input) and score ``tagger`` on it (see :func:`evaluate_tagger`).
-
-    The word and tag columns default to the ones the model was trained with, when the file has
-    the training data's format.
-    """
+) -> tuple[list[Sentence], str]:
+    """A labelled corpus (``-``: standard input) and its resolved format, read with the columns ``tagger``
+    was trained with when the file has the training data's format and no column is given."""
     resolved = resolve_format(path, corpus_format)
     sentences = read_corpus(
         path,
@@ -232,7 +272,7 @@ def evaluate_file(
         tag_column=tagger.column("tag", resolved, tag_column),
         encoding_errors=encoding_errors,
     )
-    return evaluate_tagger(tagger, sentences, corpus_name(path), batch_size=batch_size, corpus_format=resolved)
+    return sentences, resolved
 
 
 def evaluate_tagger(

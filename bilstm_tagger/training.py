@@ -298,7 +298,7 @@ def _train_epoch(
 
 def _evaluate_dev(state: TrainingState) -> EvaluationReport:
     tokens = (s.tokens for s in state.data.dev)
-    predicted = [tags for _, tags in predict_tags(state.model, state.vocab, tokens, state.device)]
+    predicted = [prediction.tags for _, prediction in predict_tags(state.model, state.vocab, tokens, state.device)]
     return evaluate(state.data.dev_tags, predicted, state.data.tag_scheme, known_labels=state.vocab.tags.itos)
 
 

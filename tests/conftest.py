@@ -36,6 +36,16 @@ def assert_one_line_error(result, prefix):
     assert lines[0].startswith(prefix), lines[0]
 
 
+def record_tokens(record: dict) -> list[str]:
+    """The tokens of a ``--format jsonl`` record, all sentences together."""
+    return [token["text"] for sentence in record["sentences"] for token in sentence["tokens"]]
+
+
+def record_tags(record: dict) -> list[str]:
+    """The tags of a ``--format jsonl`` record, all sentences together."""
+    return [token["tag"] for sentence in record["sentences"] for token in sentence["tokens"]]
+
+
 @pytest.fixture
 def tiny_model():
     """An untrained BiLSTM-CRF over a handful of words, in eval mode, with IOBES constraints."""

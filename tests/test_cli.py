@@ -14,7 +14,7 @@ import pytest
 from bilstm_tagger import __version__
 from bilstm_tagger.config import PRESETS, ModelConfig, TrainingConfig
 
-from conftest import DATA, assert_one_line_error, tagger
+from conftest import DATA, assert_one_line_error, record_tags, record_tokens, tagger
 
 TRAIN, DEV, TEST = DATA / "ner" / "train.txt", DATA / "ner" / "dev.txt", DATA / "ner" / "test.txt"
 POS_CORPUS = (DATA / "pos" / "train.conllu", DATA / "pos" / "dev.conllu")
@@ -86,21 +86,21 @@ def test_tag_writes_every_format(model_dir):
     inline = tagger("tag", model_dir, "--format", "inline", input=SENTENCE + "\n").stdout
     assert inline.count("\n") == 1 and "[" in inline and "Madrid" in inline
     record = json.loads(tagger("tag", model_dir, "--format", "jsonl", input=SENTENCE + "\n").stdout)
-    assert record["tokens"] == SENTENCE.split() and record["tags"] == tags
-    assert all(set(span) == {"start", "end", "type", "text"} for span in record["spans"])
+    assert record_tokens(record) == SENTENCE.split() and record_tags(record) == tags
+    assert all(set(entity) == {"start", "end", "type", "text", "confidence"} for entity in record["entities"])
 
 
 def test_tag_gives_one_record_per_input_line_in_order(model_dir, tmp_path):
     lines = ["Anna Berg lives in Oslo .", "", "Rome", "   ", "The Paris office of Nordbank opened ."] * 30
     text = "\n".join(lines) + "\n"
-    records = tagger("tag", model_dir, "--format", "jsonl", "--batch-size", "4", input=text).stdout.splitlines()
-    assert [json.loads(r)["tokens"] for r in records] == [line.split() for line in lines]
+    records = tagger("tag", model_dir, "-f", "jsonl", "--batch-size", "4", "--input-format", "tokens", input=text)
+    assert [record_tokens(json.loads(r)) for r in records.stdout.splitlines()] == [line.split() for line in lines]
     inline = tagger("tag", model_dir, "--format", "inline", input=text).stdout.split("\n")
     assert len(inline) == len(lines) + 1 and inline[1] == "" and inline[-1] == ""
     conll_input = tagger("tag", model_dir, "--input", TEST, "--input-format", "conll", "--format", "jsonl").stdout
     from bilstm_tagger.corpus import read_corpus
 
-    assert [json.loads(r)["tokens"] for r in conll_input.splitlines()] == [s.tokens for s in read_corpus(TEST)]
+    assert [record_tokens(json.loads(r)) for r in conll_input.splitlines()] == [s.tokens for s in read_corpus(TEST)]
 
 
 def test_tag_answers_each_line_of_a_slow_pipe_before_the_next_arrives(model_dir):
@@ -118,7 +118,7 @@ def test_tag_answers_each_line_of_a_slow_pipe_before_the_next_arrives(model_dir)
             process.stdin.flush()
             ready, _, _ = select.select([process.stdout], [], [], 120)
             assert ready, f"no answer to {line!r} while standard input was still open"
-            assert json.loads(process.stdout.readline())["tokens"] == line.split()
+            assert record_tokens(json.loads(process.stdout.readline())) == line.split()
         process.stdin.close()
         assert process.stdout.read() == ""
         assert process.wait(timeout=60) == 0
@@ -133,7 +133,7 @@ def test_lines_before_a_bad_line_are_tagged_before_the_error(model_dir):
         capture_output=True,
         timeout=120,
     )
-    tokens = [json.loads(line)["tokens"] for line in result.stdout.decode().splitlines()]
+    tokens = [record_tokens(json.loads(line)) for line in result.stdout.decode().splitlines()]
     assert tokens == [["Anna", "lives", "in", "Oslo"], ["Tom", "sings"]]
     assert result.returncode == 2
     assert result.stderr.decode().strip() == "<stdin>:3: invalid UTF-8 (byte 1 of the line); is this a binary file?"
@@ -311,7 +311,7 @@ def test_the_python_api_examples_of_the_readme_run_as_written(model_dir, tmp_pat
         outputs.append(result.stdout)
     from bilstm_tagger.corpus import read_corpus
 
-    records = [line for line in outputs[0].splitlines() if line.startswith('{"tokens": ')]
+    records = [line for line in outputs[0].splitlines() if line.startswith('{"text": ')]
     assert "['Anna', 'Berg', 'sings']" in outputs[0] and len(records) == len(read_corpus(TEST))
     config = json.loads((tmp_path / "models" / "python" / "config.json").read_text())
     assert config["training"]["optimizer"] == "sgd" and config["training"]["max_epochs"] == 2
@@ -391,7 +391,7 @@ def test_each_preset_trains_with_glove_and_tags(tmp_path, preset, corpus, senten
         if name != "max_epochs":  # given on the command line
             assert config["model"].get(name, config["training"].get(name)) == value, name
     record = json.loads(tagger("tag", directory, "--format", "jsonl", input=sentence + "\n").stdout)
-    assert record["tokens"] == sentence.split() and len(record["tags"]) == len(record["tokens"])
+    assert record_tokens(record) == sentence.split() and len(record_tags(record)) == len(record_tokens(record))
     from bilstm_tagger import Tagger
 
     vocab = Tagger.load(directory).vocab

@@ -3,7 +3,7 @@
 Each test names its row. Rows covered elsewhere, through the CLI too: SIGKILL, Ctrl-C and SIGTERM during
 training (test_resilience.py), mis-columned, truncated and binary files, bad model directories and usage
 errors (test_cli.py), labels never seen in training, 1,000,000 lines and a closed output pipe
-(test_hostile.py), a slow pipe (test_cli.py).
+(test_hostile.py), a slow pipe (test_cli.py), a line of only invisible characters (test_invisible_lines.py).
 """
 
 import json
@@ -21,8 +21,9 @@ import pytest
 import torch
 
 from bilstm_tagger import Tagger
+from bilstm_tagger.schemes import Span, tags_to_spans
 
-from conftest import DATA
+from conftest import DATA, record_tags, record_tokens
 
 TRAIN, DEV, TEST = DATA / "ner" / "train.txt", DATA / "ner" / "dev.txt", DATA / "ner" / "test.txt"
 LEARNT = ["--max-epochs", "15", "--patience", "15", "--threads", "1"]  # the default model: tags entities, in 7 s
@@ -214,10 +215,10 @@ def test_invalid_utf8_and_nul_bytes_are_one_line_after_the_lines_before(model_di
     path.write_bytes(data)
     result = tagger("tag", model_dir, "--input", path, "--format", "jsonl")
     assert one_line(result, 2) == f"{path}:{message}"
-    assert [json.loads(line)["tokens"] for line in result.stdout.splitlines()] == [["Anna", "lives"]]
+    assert [record_tokens(json.loads(line)) for line in result.stdout.splitlines()] == [["Anna", "lives"]]
     if b"\xff" in data:
         replaced = tagger("tag", model_dir, "--input", path, "--format", "jsonl", "--encoding-errors", "replace")
-        assert [json.loads(line)["tokens"] for line in replaced.stdout.splitlines()][1] == ["in", "\ufffd", "Oslo"]
+        assert [record_tokens(json.loads(line)) for line in replaced.stdout.splitlines()][1] == ["in", "\ufffd", "Oslo"]
 
 
 def test_a_100000_token_line_is_tagged_in_500_token_pieces_in_bounded_memory(model_dir, tmp_path):
@@ -235,26 +236,37 @@ def test_a_100000_token_line_is_tagged_in_500_token_pieces_in_bounded_memory(mod
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
     )
     output = tmp_path / "long.jsonl"
-    command = [TAGGER_SCRIPT, "tag", str(model_dir), "--input", str(long_line), "-f", "jsonl"]
+    command = [
+        TAGGER_SCRIPT,
+        "tag",
+        str(model_dir),
+        "--input",
+        str(long_line),
+        "-f",
+        "jsonl",
+        "--input-format",
+        "tokens",
+    ]
     peak_kb = subprocess.run(
         [sys.executable, "-c", measure, str(output), *command], capture_output=True, text=True, check=True
     ).stdout
     assert int(peak_kb) / 1024 < 600, f"peak memory {int(peak_kb) / 1024:.0f} MB"
     [record] = [json.loads(line) for line in output.read_text().splitlines()]
-    assert record["tokens"] == tokens and len(record["tags"]) == 100_000
-    pieces_records = [
-        json.loads(line) for line in tagger("tag", model_dir, "--input", pieces, "-f", "jsonl").stdout.splitlines()
-    ]
+    assert record_tokens(record) == tokens and len(record_tags(record)) == 100_000
+    options = ["--input", pieces, "-f", "jsonl", "--input-format", "tokens"]
+    pieces_records = [json.loads(line) for line in tagger("tag", model_dir, *options).stdout.splitlines()]
     assert len(pieces_records) == 200
     # The same entities, each piece's shifted to where the piece starts (tags can differ at a cut only in how
     # IOB1 writes two adjacent entities of one type, so the spans are what to compare).
     shifted = [
-        {**span, "start": span["start"] + 500 * index, "end": span["end"] + 500 * index}
+        Span(span.start + 500 * index, span.end + 500 * index, span.label)
         for index, piece in enumerate(pieces_records)
-        for span in piece["spans"]
+        for span in tags_to_spans(record_tags(piece))
     ]
-    assert record["spans"] == shifted
-    assert len(record["spans"]) > 1000, "entities should be found, or the comparison means little"
+    spans = tags_to_spans(record_tags(record))
+    assert spans == shifted
+    assert len(spans) > 1000, "entities should be found, or the comparison means little"
+    assert len(record["entities"]) == len(spans)
 
 
 def test_a_10000_character_word_is_read_to_its_64th_character_and_written_back_whole(model_dir):
@@ -262,11 +274,11 @@ def test_a_10000_character_word_is_read_to_its_64th_character_and_written_back_w
     long_word = "Nordbankenberg" * 715  # 10,010 characters, unknown as a word
     line = f"Anna met {long_word} in Oslo ."
     record = json.loads(tagger("tag", model_dir, "--format", "jsonl", input=line + "\n").stdout)
-    assert record["tokens"][2] == long_word and len(record["tags"]) == 6
+    assert record_tokens(record)[2] == long_word and len(record_tags(record)) == 6
     cut = json.loads(
         tagger("tag", model_dir, "--format", "jsonl", input=line.replace(long_word, long_word[:64]) + "\n").stdout
     )
-    assert cut["tags"] == record["tags"]
+    assert record_tags(cut) == record_tags(record)
     # Exactly, below the tags: the emissions are those of the sentence with the word cut to 64 characters,
     # while a change within the first 64 characters changes them.
     loaded = Tagger.load(model_dir)
@@ -286,11 +298,11 @@ def test_control_characters_and_emoji_are_tokens_like_any_other(model_dir):
         "emoji 😀 🇩🇪 and non-BMP 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𠜎",
         "tab\tseparated\u2003em-space",
     ]
-    result = tagger("tag", model_dir, "--format", "jsonl", input="\n".join(lines) + "\n")
+    result = tagger("tag", model_dir, "-f", "jsonl", "--input-format", "tokens", input="\n".join(lines) + "\n")
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [r["tokens"] for r in records] == [line.split() for line in lines]
-    assert all(len(r["tags"]) == len(r["tokens"]) for r in records)
+    assert [record_tokens(r) for r in records] == [line.split() for line in lines]
+    assert all(len(record_tags(r)) == len(record_tokens(r)) for r in records)
 
 
 # --- Exit codes -----------------------------------------------------------------------------------

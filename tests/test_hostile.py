@@ -14,7 +14,7 @@ from bilstm_tagger.corpus import read_corpus
 from bilstm_tagger.errors import InputError
 from bilstm_tagger.runner import train
 
-from conftest import DATA
+from conftest import DATA, record_tags, record_tokens
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +26,8 @@ def model_dir(tmp_path_factory):
 
 
 def tag_bytes(model_dir, data: bytes, **options):
+    """The jsonl records of ``data`` tagged as pre-tokenised lines (``input_format`` may say otherwise)."""
+    options.setdefault("input_format", "tokens")
     output = io.StringIO()
     written = Tagger.load(model_dir).tag_file(io.BytesIO(data), "<test>", output, output_format="jsonl", **options)
     records = [json.loads(line) for line in output.getvalue().splitlines()]
@@ -49,9 +51,42 @@ HOSTILE_LINES = [
 def test_every_hostile_line_gets_exactly_one_record_in_order(model_dir):
     data = "\r\n".join(HOSTILE_LINES).encode("utf-8")  # CRLF, and no final newline
     records = tag_bytes(model_dir, data)
-    assert [record["tokens"] for record in records] == [line.split() for line in HOSTILE_LINES]
-    assert all(len(record["tags"]) == len(record["tokens"]) for record in records)
-    assert len(records[-1]["tags"]) == 100_000 > MAX_SEGMENT_TOKENS
+    assert [record_tokens(record) for record in records] == [line.split() for line in HOSTILE_LINES]
+    assert all(len(record_tags(record)) == len(record_tokens(record)) for record in records)
+    assert len(record_tags(records[-1])) == 100_000 > MAX_SEGMENT_TOKENS
+
+
+RAW_HOSTILE_LINES = [
+    "word " * 200_000,  # a 1 MB line with no punctuation
+    "!?.,;:()[]{}<>\"'`~@#$%^&*-_=+|\\/" * 20,  # only punctuation
+    "see https://example.com/a/b?c=1&d=two#frag, or http://x.org.",
+    "write to maria.lopez@example.co.uk today",
+    "#NLProc #BiLSTM rocks @someone",
+    "1,000,000.50 and 3.14 and 1.000.000,50 and 12'345",
+    "مرحبا بالعالم. שלום עולם!",
+    "cafe\u0301 nai\u0308ve Zalgo: Z\u0336\u0337a\u0338l\u0334g\u0335o",
+    "family 👨\u200d👩\u200d👧 and flags 🇩🇪🇫🇷 and 👍🏽 ok",
+    "NUL \x00 and \x01\x02\x1b[31mred\x1b[0m \x7f controls",
+    "lone\rCR inside",
+    "\ufeff\u200b \u2060",
+    "zero\u200bwidth\u200cnon\u200djoiner",
+]
+
+
+def test_hostile_raw_text_gets_one_record_per_line_whose_offsets_slice_back(model_dir):
+    data = "".join(line + "\n" for line in RAW_HOSTILE_LINES).encode("utf-8")
+    records = tag_bytes(model_dir, data, input_format="text", encoding_errors="replace")
+    assert len(records) == len(RAW_HOSTILE_LINES)
+    for record, line in zip(records, RAW_HOSTILE_LINES):
+        assert record["text"] == line
+        for sentence in record["sentences"]:
+            for token in sentence["tokens"]:
+                assert line[token["start"] : token["end"]] == token["text"] and token["text"]
+        for entity in record["entities"]:
+            assert line[entity["start"] : entity["end"]] == entity["text"]
+        starts = [t["start"] for s in record["sentences"] for t in s["tokens"]]
+        assert starts == sorted(starts)
+    assert len(record_tokens(records[0])) == 200_000
 
 
 def test_invalid_utf8_stops_after_the_good_lines_or_is_replaced(model_dir):
@@ -59,9 +94,11 @@ def test_invalid_utf8_stops_after_the_good_lines_or_is_replaced(model_dir):
     output = io.StringIO()
     with pytest.raises(InputError, match=r"^<test>:2: invalid UTF-8"):
         Tagger.load(model_dir).tag_file(io.BytesIO(data), "<test>", output, output_format="jsonl")
-    assert [json.loads(line)["tokens"] for line in output.getvalue().splitlines()] == [["Anna", "lives", "in", "Oslo"]]
+    assert [record_tokens(json.loads(line)) for line in output.getvalue().splitlines()] == [
+        ["Anna", "lives", "in", "Oslo"]
+    ]
     records = tag_bytes(model_dir, data, encoding_errors="replace")
-    assert [r["tokens"] for r in records][1] == ["bad", "\ufffd\ufffd", "byte"]
+    assert [record_tokens(r) for r in records][1] == ["bad", "\ufffd\ufffd", "byte"]
     assert len(records) == 3
 
 
@@ -88,6 +125,7 @@ def test_one_million_lines_give_one_million_records_in_bounded_memory(model_dir,
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
     )
     command = [sys.executable, "-m", "bilstm_tagger", "tag", str(model_dir), "--input", str(source), "-f", "jsonl"]
+    command += ["--input-format", "tokens"]
     result = subprocess.run(
         [sys.executable, "-c", measure, str(output), *command], capture_output=True, text=True, check=True, timeout=600
     )
@@ -97,7 +135,7 @@ def test_one_million_lines_give_one_million_records_in_bounded_memory(model_dir,
     with open(output, encoding="utf-8") as records:
         for count, (line, record) in enumerate(zip(lines, records), start=1):
             if count % 9973 == 0 or count < 100:  # spot checks: JSON parsing a million lines takes a while
-                assert json.loads(record)["tokens"] == line.split()
+                assert record_tokens(json.loads(record)) == line.split()
     assert count == 1_000_000
     assert sum(1 for _ in open(output, encoding="utf-8")) == 1_000_000
 

@@ -34,7 +34,21 @@ def imported_modules(tree: ast.Module) -> set[str]:
 
 @pytest.mark.parametrize(
     "module",
-    ["config", "events", "evaluation", "analysis", "predictions", "formats", "schemes", "report", "report_html", "cli"],
+    [
+        "config",
+        "events",
+        "evaluation",
+        "analysis",
+        "predictions",
+        "formats",
+        "documents",
+        "html_view",
+        "segmentation",
+        "schemes",
+        "report",
+        "report_html",
+        "cli",
+    ],
 )
 def test_modules_that_must_not_import_torch(module):
     code = f"import sys, bilstm_tagger.{module}; assert 'torch' not in sys.modules, 'torch imported'"
