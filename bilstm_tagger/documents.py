@@ -15,11 +15,10 @@ Offsets are Python string indices (code points) into the record's text, ``end`` 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from .corpus import CORPUS_FORMATS, iter_sentences
 from .errors import InputError
-from .predictions import Document, TaggedSentence
 
 INPUT_FORMATS: tuple[str, ...] = ("text", "tokens", *CORPUS_FORMATS)
 
@@ -41,12 +40,6 @@ class TextInput:
     def sentence_tokens(self) -> list[list[str]]:
         """Each sentence's tokens, as strings."""
         return [[self.text[start:end] for start, end in sentence] for sentence in self.sentences]
-
-    def document(self, tagged: Sequence[TaggedSentence]) -> Document:
-        """The :class:`Document` of this text, given its sentences tagged (without offsets), in order."""
-        if len(tagged) != len(self.sentences):
-            raise ValueError(f"{len(tagged)} tagged sentences for {len(self.sentences)} sentences")
-        return Document(self.text, [replace(s, offsets=offsets) for s, offsets in zip(tagged, self.sentences)])
 
 
 def raw_text(text: str, line: int = 0) -> TextInput:

@@ -22,6 +22,9 @@ from .predictions import Document
 
 OUTPUT_FORMATS: tuple[str, ...] = ("conll", "inline", "jsonl", "html")
 PROBABILITY_FORMATS: frozenset[str] = frozenset({"jsonl", "html"})  # formats that always carry confidences
+# Characters that JSON leaves as they are but that many line readers (Python's str.splitlines,
+# JavaScript before ES2019) take for line breaks: escaped, so that a jsonl record is one line for all.
+_LINE_BREAKS_ESCAPED = {ord(c): f"\\u{ord(c):04x}" for c in "\x85\u2028\u2029"}
 
 
 class RecordWriter(Protocol):
@@ -68,7 +71,7 @@ def format_record(output_format: str, document: Document, confidence_column: boo
     if output_format == "inline":
         return format_inline(document) + "\n"
     if output_format == "jsonl":
-        return json.dumps(jsonl_object(document), ensure_ascii=False) + "\n"
+        return json.dumps(jsonl_object(document), ensure_ascii=False).translate(_LINE_BREAKS_ESCAPED) + "\n"
     raise ValueError(f"unknown output format {output_format!r}")
 
 

@@ -201,18 +201,28 @@ class Tagger:
         predictions = iter(tag_buffer(self.model, self.vocab, flat, self.device, batch_size, request))
         documents = []
         for item, tokens_list in zip(buffer, sentences):
-            tagged = [self._tagged(tokens, next(predictions)) for tokens in tokens_list]
+            tagged = [
+                self._tagged(tokens, next(predictions), offsets=offsets)
+                for tokens, offsets in zip(tokens_list, item.sentences)
+            ]
             if min_confidence > 0:
                 tagged = [sentence.without_spans_below(min_confidence) for sentence in tagged]
-            documents.append(item.document(tagged))
+            documents.append(Document(item.text, tagged))
         return documents
 
-    def _tagged(self, tokens: Sequence[str], prediction: Prediction, scheme: str | None = None) -> TaggedSentence:
+    def _tagged(
+        self,
+        tokens: Sequence[str],
+        prediction: Prediction,
+        scheme: str | None = None,
+        offsets: list[tuple[int, int]] | None = None,
+    ) -> TaggedSentence:
         return tagged_sentence(
             tokens,
             prediction.tags,
             self.tag_scheme,
             scheme or self.output_scheme,
+            offsets=offsets,
             scores=prediction.tag_scores,
             span_scores=prediction.span_scores,
             nbest=prediction.nbest,

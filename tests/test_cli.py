@@ -312,7 +312,9 @@ def test_the_python_api_examples_of_the_readme_run_as_written(model_dir, tmp_pat
     from bilstm_tagger.corpus import read_corpus
 
     records = [line for line in outputs[0].splitlines() if line.startswith('{"text": ')]
-    assert "['Anna', 'Berg', 'sings']" in outputs[0] and len(records) == len(read_corpus(TEST))
+    assert len(records) == len(read_corpus(TEST))
+    piped = [line for line in outputs[0].splitlines() if line.startswith("[")]  # one list of entities per text
+    assert len(piped) == 2
     config = json.loads((tmp_path / "models" / "python" / "config.json").read_text())
     assert config["training"]["optimizer"] == "sgd" and config["training"]["max_epochs"] == 2
 
@@ -362,8 +364,11 @@ def test_the_readme_tour_runs_as_written(tmp_path):
         )
         assert result.returncode == 0, f"{command}\n{result.stderr}"
         outputs[command] = result.stdout
-    assert len(outputs) == 10
+    assert len(outputs) == 13
     assert (tmp_path / "models" / "sample" / "config.json").exists()
+    assert (tmp_path / "tagged.html").read_text().count("<html") == 1
+    [example] = [json.loads(output) for command, output in outputs.items() if "Merkel" in command]
+    assert example["entities"] and all(example["text"][e["start"] : e["end"]] == e["text"] for e in example["entities"])
     assert (tmp_path / "predictions.txt").read_text().count("\n") == TEST.read_text().count("\n")
     inline = next(output for command, output in outputs.items() if command.endswith("--format inline"))
     assert inline.startswith("[PER Maria Lopez]"), inline
