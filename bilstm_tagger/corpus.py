@@ -1,4 +1,4 @@
-"""Reading and writing corpora: CoNLL column files, CoNLL-U, and plain text.
+"""Reading and writing corpora: CoNLL column files and CoNLL-U.
 
 Every reader works on a stream of numbered lines, so that a malformed line is reported as
 ``FILE:LINE: what is wrong`` (an :class:`~bilstm_tagger.errors.InputError`) and so that
@@ -12,7 +12,8 @@ Formats:
 * ``conllu``: the Universal Dependencies format: 10 tab-separated columns, ``#`` comment
   lines, multi-word token ranges (``3-4``) and empty nodes (``5.1``), which are skipped.
   The tag column is ``upos`` by default, or ``xpos``, or a column index.
-* ``text`` (tagging input only): one sentence per line, tokens separated by white space.
+
+Tagging also reads raw text and pre-tokenised lines: :mod:`bilstm_tagger.documents`.
 
 In ``conll`` and ``conllu`` files a line of only invisible characters (:func:`invisible_characters`)
 is a blank line, with an :class:`~bilstm_tagger.errors.InputWarning` naming it: corpora are
@@ -426,12 +427,6 @@ class _ConllUBlockParser:
             token_rows=rows,
             document_header=document_header,
         )
-
-
-def iter_text_sentences(lines: Iterable[tuple[int, str]]) -> Iterator[Sentence]:
-    """One sentence per input line, tokens separated by white space; empty lines give empty sentences."""
-    for number, line in lines:
-        yield Sentence(tokens=line.split(), line=number)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .crf import ConstrainedCRF, backward_scores, forward_scores
+from .crf import ConstrainedCRF
 
 
 class SentencePosterior:
@@ -159,8 +159,7 @@ def sentence_posteriors(
     start = crf.start_transitions.detach().double().masked_fill(crf.forbidden_starts, -torch.inf) / temperature
     end = crf.end_transitions.detach().double().masked_fill(crf.forbidden_ends, -torch.inf) / temperature
     time_major, mask_t = scaled.transpose(0, 1), mask.bool().t()
-    alphas = forward_scores(time_major, mask_t, start, transitions)  # (T, B, K)
-    betas = backward_scores(time_major, mask_t, transitions, end)
+    alphas, betas = scaled_forward_backward(time_major, mask_t, start, transitions, end)  # (T, B, K) each
     log_z = torch.logsumexp(alphas[-1] + end, dim=1)  # (B,)
     lengths = mask.sum(1).tolist()
     to_numpy = _numpy_float64
@@ -172,6 +171,52 @@ def sentence_posteriors(
         )
         for index, length in enumerate(lengths)
     ]
+
+
+def scaled_forward_backward(
+    emissions: torch.Tensor, mask: torch.Tensor, start: torch.Tensor, transitions: torch.Tensor, end: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The log alphas and betas of :func:`~bilstm_tagger.crf.forward_scores` and
+    :func:`~bilstm_tagger.crf.backward_scores`, computed in probability space with a scale per step.
+
+    Each step is a ``(B, K) @ (K, K)`` product instead of a log-sum-exp over ``(B, K, K)``: several
+    times faster, and as exact in float64 (Rabiner's scaling; the scales are summed as logarithms).
+    ``(T, B, K)`` emissions, ``(T, B)`` bool mask (first row all true), ``(K,)`` start and end, ``(K, K)``
+    transitions, forbidden ones ``-inf`` → ``(T, B, K)`` log alphas and log betas.
+    """
+    steps = emissions.size(0)
+    shift = emissions.max(dim=2, keepdim=True).values  # (T, B, 1): exp of the rest stays in range
+    weights = torch.exp(emissions - shift)  # (T, B, K)
+    step_matrix = torch.exp(transitions)  # (K, K), 0 where forbidden
+    mask_f = mask.unsqueeze(2)  # (T, B, 1)
+    alphas = torch.empty_like(emissions)
+    alpha = torch.exp(start) * weights[0]
+    scale = alpha.sum(dim=1, keepdim=True)
+    alpha = alpha / scale
+    log_scale = torch.log(scale) + shift[0]  # (B, 1): the log of what alpha was divided by, so far
+    alphas[0] = torch.log(alpha) + log_scale
+    for step in range(1, steps):
+        following = (alpha @ step_matrix) * weights[step]
+        scale = following.sum(dim=1, keepdim=True)
+        alpha = torch.where(mask_f[step], following / scale, alpha)
+        log_scale = torch.where(mask_f[step], log_scale + torch.log(scale) + shift[step], log_scale)
+        alphas[step] = torch.log(alpha) + log_scale
+    betas = torch.empty_like(emissions)
+    end_weights = torch.exp(end).expand_as(alpha)
+    beta = end_weights / end_weights.sum(dim=1, keepdim=True)
+    log_scale = torch.log(end_weights.sum(dim=1, keepdim=True))
+    betas[steps - 1] = torch.log(beta) + log_scale
+    for step in range(steps - 2, -1, -1):
+        following = (weights[step + 1] * beta) @ step_matrix.t()
+        scale = following.sum(dim=1, keepdim=True)
+        beta = torch.where(mask_f[step + 1], following / scale, end_weights / end_weights.sum(dim=1, keepdim=True))
+        log_scale = torch.where(
+            mask_f[step + 1],
+            log_scale + torch.log(scale) + shift[step + 1],
+            torch.log(end_weights.sum(dim=1, keepdim=True)),
+        )
+        betas[step] = torch.log(beta) + log_scale
+    return alphas, betas
 
 
 def merge_nbest(first: list[tuple[list[int], float]], second: list[tuple[list[int], float]], n: int):

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bilstm_tagger.corpus import detect_format, iter_lines, iter_text_sentences, read_corpus, write_predictions
+from bilstm_tagger.corpus import detect_format, iter_lines, read_corpus, write_predictions
+from bilstm_tagger.documents import read_inputs
 from bilstm_tagger.errors import InputError
 
 CONLL = """-DOCSTART- -X- -X- O
@@ -227,9 +228,11 @@ def test_any_bytes_give_sentences_or_an_input_error(tmp_path_factory, data, corp
 
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=200))
-def test_text_input_gives_one_sentence_per_line(text):
+def test_tokens_input_gives_one_sentence_per_line(text):
     lines = list(iter_lines(io.BytesIO(text.encode("utf-8", "surrogatepass")), "<text>", "replace"))
-    assert [s.tokens for s in iter_text_sentences(lines)] == [line.split() for _, line in lines]
+    records = list(read_inputs(lines, "<text>", "tokens"))
+    assert [[t for s in r.sentence_tokens() for t in s] for r in records] == [line.split() for _, line in lines]
+    assert [r.text for r in records] == [" ".join(line.split()) for _, line in lines]
     assert len(lines) == text.encode("utf-8", "surrogatepass").count(b"\n") + (
         0 if text.endswith("\n") or not text else 1
     )
