@@ -290,28 +290,9 @@ SPEED_ROWS: list[tuple[str, Callable[[dict], str]]] = [
     ("tagging, sentences/s, steady", lambda c: whole(c["tagging"]["steady_sentences_per_second"]["median"])),
     ("tagging, tokens/s, end to end", lambda c: whole(c["tagging"]["end_to_end_tokens_per_second"]["median"])),
     ("tagging, peak memory", lambda c: f"{whole(c['tagging']['peak_rss_mb']['median'])} MB"),
-    ("raw text (tokenizer included), tokens/s, steady", lambda c: optional(c, "tagging_raw_text", spread)),
-    ("raw text, tokens/s, end to end", lambda c: optional(c, "tagging_raw_text", whole, "end_to_end")),
-    ("with `--confidence`, tokens/s, steady", lambda c: optional(c, "tagging_confidence", spread)),
-    ("cost of confidences (plain ÷ with)", lambda c: confidence_cost(c)),
     ("`tagger tag`, one sentence", lambda c: f"{c['startup']['tag_one_sentence_seconds']['median']:.2f} s"),
     ("`tagger --help`", lambda c: f"{c['startup']['help_seconds']['median']:.2f} s"),
 ]
-
-
-def optional(config: dict, run: str, render: Callable, which: str = "steady") -> str:
-    """A tagging run's tokens/s, or – when the speed.json predates that run."""
-    if run not in config:
-        return "–"
-    figure = config[run][f"{which}_tokens_per_second"]
-    return render(figure) if render is spread else render(figure["median"])
-
-
-def confidence_cost(config: dict) -> str:
-    if "tagging_confidence" not in config:
-        return "–"
-    plain = config["tagging"]["steady_tokens_per_second"]["median"]
-    return f"{plain / config['tagging_confidence']['steady_tokens_per_second']['median']:.2f}×"
 
 
 def speed_table(speed: dict) -> str:
@@ -429,12 +410,6 @@ def readme_speed(speed: dict) -> str:
         f"{startup['tag_one_sentence_seconds']['median']:.2f} s, "
         f"{100 * startup['torch_import_share_of_tag']:.0f}% of it importing torch."
     )
-    if "tagging_raw_text" in ner and "tagging_confidence" in ner:
-        text += (
-            f"\nRaw text, tokenizer included, is tagged at "
-            f"{thousands(ner['tagging_raw_text']['steady_tokens_per_second']['median'])} tokens/s with the NER preset; "
-            f"confidences cost {confidence_cost(ner)} the time of plain tagging."
-        )
     if not shared:
         text += (
             f"\nThe default model's figures were measured on {config_machine(ncrfpp)}, "
