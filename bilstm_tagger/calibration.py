@@ -87,9 +87,13 @@ def outcomes(tagger, sentences: Sequence[Sentence], temperature: float | None = 
 def fit_temperature(tagger, sentences: Sequence[Sentence], name: str = "dev") -> Calibrated:
     """The temperature that minimises the log loss of the predictions on ``sentences`` (labelled dev data).
 
-    Tags ``sentences`` about 18 times (once per temperature tried).
+    Tags ``sentences`` about 18 times (once per temperature tried). Without a single prediction
+    (a model that predicts no entity yet) there is nothing to fit, and the temperature stays 1.
     """
-    evaluations: dict[float, tuple[list[float], list[bool]]] = {}
+    before = outcomes(tagger, sentences, 1.0)
+    if not before[0]:
+        return Calibrated(temperature=1.0, ece_before=0.0, ece_after=0.0, predictions=0, data=name)
+    evaluations: dict[float, tuple[list[float], list[bool]]] = {1.0: before}
 
     def loss(log_temperature: float) -> float:
         temperature = math.exp(log_temperature)
@@ -110,7 +114,6 @@ def fit_temperature(tagger, sentences: Sequence[Sentence], name: str = "dev") ->
             right = low + ratio * (high - low)
             right_loss = loss(right)
     best = math.exp(left if left_loss <= right_loss else right)
-    before = evaluations.get(1.0) or outcomes(tagger, sentences, 1.0)
     return Calibrated(
         temperature=best,
         ece_before=expected_calibration_error(*before),

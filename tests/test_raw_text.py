@@ -217,3 +217,11 @@ def test_expected_calibration_error_and_reliability_bins():
     expected = (1 * 0.05 + 1 * 0.15 + 1 * 0.45 + 3 * abs(2.9 / 3 - 2 / 3)) / 6
     assert expected_calibration_error(confidences, correct) == pytest.approx(expected)
     assert expected_calibration_error([], []) == 0.0
+
+
+def test_a_model_that_predicts_no_entity_keeps_temperature_one(tmp_path):
+    config = TrainingConfig(model=ModelConfig(word_dim=8, hidden_size=8, char_filters=4), max_epochs=1, seed=3)
+    train(read_corpus(DATA / "ner" / "train.txt"), read_corpus(DATA / "ner" / "dev.txt"), tmp_path / "m", config)
+    stored = json.loads((tmp_path / "m" / "calibration.json").read_text())
+    assert stored["predictions"] == 0, "one epoch of a tiny model should predict no entity on dev"
+    assert stored["temperature"] == 1.0
