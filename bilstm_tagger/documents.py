@@ -30,32 +30,30 @@ class TextInput:
     Attributes:
         text: the record's text.
         sentences: each sentence's token offsets ``(start, end)`` into ``text``; no empty sentence.
-        line: the input line it starts on (0 if unknown), for messages.
     """
 
     text: str
     sentences: list[list[tuple[int, int]]]
-    line: int = 0
 
     def sentence_tokens(self) -> list[list[str]]:
         """Each sentence's tokens, as strings."""
         return [[self.text[start:end] for start, end in sentence] for sentence in self.sentences]
 
 
-def raw_text(text: str, line: int = 0) -> TextInput:
+def raw_text(text: str) -> TextInput:
     """A line of raw text, split into sentences and tokens."""
     from .segmentation import split_text
 
-    return TextInput(text, split_text(text), line)
+    return TextInput(text, split_text(text))
 
 
-def pretokenized(tokens: Sequence[str], line: int = 0) -> TextInput:
+def pretokenized(tokens: Sequence[str]) -> TextInput:
     """A tokenised sentence; its text is the tokens joined by single spaces. No tokens: an empty text."""
     offsets, position = [], 0
     for token in tokens:
         offsets.append((position, position + len(token)))
         position += len(token) + 1
-    return TextInput(" ".join(tokens), [offsets] if offsets else [], line)
+    return TextInput(" ".join(tokens), [offsets] if offsets else [])
 
 
 def read_inputs(
@@ -70,10 +68,10 @@ def read_inputs(
         InputError: an unknown format, or a malformed CoNLL line (after the records before it).
     """
     if input_format == "text":
-        return (raw_text(line, number) for number, line in lines)
+        return (raw_text(line) for _, line in lines)
     if input_format == "tokens":
-        return (pretokenized(line.split(), number) for number, line in lines)
+        return (pretokenized(line.split()) for _, line in lines)
     if input_format in CORPUS_FORMATS:
         sentences = iter_sentences(lines, name, input_format, word_column=word_column, with_tags=False)  # type: ignore[arg-type]
-        return (pretokenized(sentence.tokens, sentence.line) for sentence in sentences)
+        return (pretokenized(sentence.tokens) for sentence in sentences)
     raise InputError(f"unknown input format {input_format!r} (choose {', '.join(INPUT_FORMATS)})")
