@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
 RESULTS_JSON = BENCHMARKS / "results.json"
 SPEED_JSON = BENCHMARKS / "speed.json"
+# The raw-text and --confidence runs, kept apart: measured on a day the machine ran at half speed.
+RAW_TEXT_SPEED_JSON = BENCHMARKS / "speed-raw-text.json"
 README = ROOT / "README.md"
 BENCHMARKS_README = BENCHMARKS / "README.md"
 RESULTS_MD = BENCHMARKS / "RESULTS.md"
@@ -418,18 +420,71 @@ def readme_speed(speed: dict) -> str:
     return text
 
 
+def raw_text_runs(raw_text_speed: dict) -> tuple[dict, dict, dict]:
+    """The NER preset's pre-tokenised, raw-text and --confidence tagging runs of speed-raw-text.json."""
+    ner = raw_text_speed["configs"]["ner-preset"]
+    return ner["tagging"], ner["tagging_raw_text"], ner["tagging_confidence"]
+
+
+def raw_text_table(raw_text_speed: dict, speed: dict) -> str:
+    """benchmarks/README.md: raw text and confidences against pre-tokenised tagging, in one run."""
+    plain, raw, confidence = raw_text_runs(raw_text_speed)
+    ner, usual = raw_text_speed["configs"]["ner-preset"], speed["configs"]["ner-preset"]
+
+    def steady(run: dict) -> float:
+        return run["steady_tokens_per_second"]["median"]
+
+    return "\n".join(
+        [
+            f"That day torch took {ner['startup']['torch_import_seconds']:.2f} s to import "
+            f"({usual['startup']['torch_import_seconds']:.2f} s in `speed.json`), training ran at "
+            f"{whole(ner['train_default_batch']['sentences_per_second']['median'])} sentences/s "
+            f"({whole(usual['train_default_batch']['sentences_per_second']['median'])}) and pre-tokenised tagging at "
+            f"{whole(steady(plain))} tokens/s ({whole(steady(usual['tagging']))}). NER preset, tokens/s:",
+            "",
+            "| run (one after the other, same run) | steady | end to end (whole command) | peak memory |",
+            "|---|---:|---:|---:|",
+            f"| pre-tokenised, `--input-format tokens` | {spread(plain['steady_tokens_per_second'])} | "
+            f"{whole(plain['end_to_end_tokens_per_second']['median'])} | {whole(plain['peak_rss_mb']['median'])} MB |",
+            f"| raw text, `--input-format text` (tokenizer included) | {spread(raw['steady_tokens_per_second'])} "
+            f"({steady(raw) / steady(plain):.2f}×) | {whole(raw['end_to_end_tokens_per_second']['median'])} | "
+            f"{whole(raw['peak_rss_mb']['median'])} MB |",
+            f"| pre-tokenised with `--confidence` | {spread(confidence['steady_tokens_per_second'])} "
+            f"(cost {steady(plain) / steady(confidence):.2f}×) | "
+            f"{whole(confidence['end_to_end_tokens_per_second']['median'])} | "
+            f"{whole(confidence['peak_rss_mb']['median'])} MB |",
+        ]
+    )
+
+
+def readme_raw_text(raw_text_speed: dict) -> str:
+    """README.md: raw text and confidences, as ratios to pre-tokenised tagging in the same run."""
+    plain, raw, confidence = raw_text_runs(raw_text_speed)
+    plain_speed = plain["steady_tokens_per_second"]["median"]
+    return (
+        f"Raw text, tokenizer included, is tagged at {raw['steady_tokens_per_second']['median'] / plain_speed:.2f}× "
+        "the speed of the same sentences pre-tokenised, and\n"
+        "confidences cost "
+        f"{plain_speed / confidence['steady_tokens_per_second']['median']:.2f}× the time of plain tagging "
+        "(`benchmarks/speed-raw-text.json`; figures and profile in\n"
+        "[benchmarks/README.md](benchmarks/README.md#where-the-time-goes-and-what-was-changed))."
+    )
+
+
 # --- the blocks of each file -----------------------------------------------------------------
 
 
-def rendered_blocks(results: dict, speed: dict) -> dict[Path, dict[str, str]]:
+def rendered_blocks(results: dict, speed: dict, raw_text_speed: dict | None = None) -> dict[Path, dict[str, str]]:
     """Every generated block, by file and marker name."""
+    raw_text_speed = raw_text_speed if raw_text_speed is not None else load(RAW_TEXT_SPEED_JSON)
     return {
-        README: {"readme-speed": readme_speed(speed)},
+        README: {"readme-speed": readme_speed(speed), "readme-raw-text": readme_raw_text(raw_text_speed)},
         BENCHMARKS_README: {
             "accuracy-table": accuracy_table(results),
             "speed-table": speed_table(speed),
             "speed-comparison": speed_comparison(speed),
             "speed-targets": speed_targets(speed, results),
+            "raw-text-speed": raw_text_table(raw_text_speed, speed),
         },
         RESULTS_MD: {"accuracy-targets": accuracy_targets_table(results)},
     }

@@ -20,7 +20,7 @@ from .errors import InputError
 from .model import BiLstmCrf
 from .posteriors import SentencePosterior, merge_nbest, sentence_posteriors
 from .predictions import NBestPath
-from .schemes import continuation_tags, tags_to_spans
+from .schemes import Span, continuation_tags, tags_to_spans
 from .vocab import Vocab
 
 
@@ -50,13 +50,15 @@ PLAIN = ProbabilityRequest()
 class Prediction:
     """One sentence's best tags in the model's scheme and, where asked, their probabilities.
 
-    ``span_scores`` follow the spans of ``tags`` in order; ``nbest`` paths are in the model's scheme.
+    ``spans`` are those of ``tags`` where they were read (for ``span_scores``, which follow them);
+    ``nbest`` paths are in the model's scheme.
     """
 
     tags: list[str]
     tag_scores: list[float] | None = None
     span_scores: list[float] | None = None
     nbest: list[NBestPath] | None = None
+    spans: list[Span] | None = None
 
 
 def predict_tags(
@@ -130,7 +132,7 @@ def _prediction(
     tags = [labels[tag_id] for tag_id in path]
     if posterior is None:
         return Prediction(tags)
-    tag_scores = span_scores = nbest = None
+    tag_scores = span_scores = nbest = spans = None
     if request.confidence:
         tag_scores = posterior.tag_probabilities(path).tolist()
         spans = tags_to_spans(tags)
@@ -138,7 +140,7 @@ def _prediction(
         span_scores = posterior.span_probabilities(path, [(s.start, s.end) for s in spans], continuations).tolist()
     if request.nbest:
         nbest = [NBestPath([labels[k] for k in ids], p) for ids, p in posterior.nbest(request.nbest)]
-    return Prediction(tags, tag_scores, span_scores, nbest)
+    return Prediction(tags, tag_scores, span_scores, nbest, spans)
 
 
 def _join(pieces: list[Prediction], nbest: int) -> Prediction:

@@ -144,11 +144,13 @@ def tagged_sentence(
     tags: Sequence[str],
     source: str,
     target: str,
+    spans: list[Span] | None = None,
     **predictions,
 ) -> TaggedSentence:
     """A :class:`TaggedSentence` of ``tags`` predicted in scheme ``source``, written in scheme ``target``.
 
-    The spans are read once, and the tags rewritten from them: what ``convert`` would give.
+    The spans are read once (or given: ``spans``, those of ``tags``), and the tags rewritten from
+    them: what ``convert`` would give.
     ``predictions`` are the other fields of :class:`TaggedSentence` (``scores``, ``span_scores``,
     ``offsets``, ``nbest``), already in the order of the spans read from ``tags``; the n-best tag
     sequences are rewritten in ``target`` too.
@@ -163,7 +165,7 @@ def tagged_sentence(
         nbest = [NBestPath(_rewrite(path.tags, target), path.probability) for path in nbest]
     if target == "plain":
         return TaggedSentence(list(tokens), list(tags), target, nbest=nbest, **predictions)
-    spans = tags_to_spans(list(tags))
+    spans = tags_to_spans(list(tags)) if spans is None else spans
     written = list(tags) if source == target else spans_to_tags(len(tags), spans, target)
     return TaggedSentence(list(tokens), written, target, spans, nbest=nbest, **predictions)
 

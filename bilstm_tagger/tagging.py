@@ -224,6 +224,7 @@ class Tagger:
             scheme or self.output_scheme,
             offsets=offsets,
             scores=prediction.tag_scores,
+            spans=prediction.spans,
             span_scores=prediction.span_scores,
             nbest=prediction.nbest,
         )

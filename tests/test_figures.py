@@ -24,8 +24,8 @@ import speed  # noqa: E402
 RESULTS = figures.load(figures.RESULTS_JSON)
 SPEED = figures.load(figures.SPEED_JSON)
 EXPECTED_BLOCKS = {
-    figures.README: ["readme-speed"],
-    figures.BENCHMARKS_README: ["accuracy-table", "speed-table", "speed-comparison", "speed-targets"],
+    figures.README: ["readme-speed", "readme-raw-text"],
+    figures.BENCHMARKS_README: ["accuracy-table", "speed-table", "speed-comparison", "speed-targets", "raw-text-speed"],
     figures.RESULTS_MD: ["accuracy-targets"],
 }
 RENDERED = figures.rendered_blocks(RESULTS, SPEED)
