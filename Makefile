@@ -18,7 +18,7 @@ TRAIN_ARGS ?= --max-epochs 50 --patience 10
 DEMO_MODEL ?= models/demo
 DEMO_SENTENCE ?= Maria Lopez , chief executive of Nordwind Bank , said in Berlin on Monday that profits rose 5 percent .
 
-.PHONY: help install test demo train evaluate bench bench-speed bench-accuracy bench-text bench-tokenizers lint clean
+.PHONY: help install test demo train evaluate bench bench-speed bench-accuracy bench-text bench-tokenizers bench-distributed lint clean
 
 help:
 	@echo "make install   install torch $(TORCH_VERSION) (CPU), then this package with its dev, glove and report extras"
@@ -29,6 +29,7 @@ help:
 	@echo "make bench     bench-speed (~15 min), bench-accuracy (~1 hour 30 min), then bench-text: need ../shared/data; run them alone"
 	@echo "make bench-text        raw text, calibration and n-best on CoNLL-2003 test (a model of bench-accuracy, ~5 min)"
 	@echo "make bench-tokenizers  the raw-text tokenizers compared on UD English EWT and CoNLL-2003 (~5 min; pip install syntok blingfire nltk first)"
+	@echo "make bench-distributed training under torchrun (1 and 2 processes, 2 nodes on 127.0.0.1) and tag --workers 1 and 2 (~10 min)"
 	@echo "make lint      ruff"
 	@echo "make clean     remove build files and trained models"
 
@@ -59,6 +60,9 @@ bench-text:
 
 bench-tokenizers:
 	$(PYTHON) benchmarks/tokenizers.py
+
+bench-distributed:
+	$(PYTHON) benchmarks/distributed.py
 
 bench-accuracy:
 	$(PYTHON) benchmarks/accuracy.py

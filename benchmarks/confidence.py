@@ -35,7 +35,8 @@ from bilstm_tagger.schemes import Span, detect_scheme, tags_to_spans
 from bilstm_tagger.tagging import Tagger
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conll_text import detokenize  # noqa: E402  (benchmarks/ is not a package)
+import figures  # noqa: E402  (benchmarks/ is not a package)
+from conll_text import detokenize  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = ROOT / "models" / "bench" / "conll2003-glove-seed1"
@@ -164,16 +165,6 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    current = RESULTS.read_text(encoding="utf-8")
-    if BEGIN in current:
-        before, rest = current.split(BEGIN, 1)
-        after = rest.split(END, 1)[1]
-        RESULTS.write_text(before + text + after, encoding="utf-8")
-    else:
-        RESULTS.write_text(current.rstrip("\n") + "\n\n" + text + "\n", encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", nargs="?", type=Path, default=DEFAULT_MODEL)
@@ -199,7 +190,7 @@ def main() -> None:
     }
     (Path(__file__).resolve().parent / "confidence.json").write_text(json.dumps(results, indent=2) + "\n")
     text = markdown(results)
-    write_section(text)
+    figures.replace_section(RESULTS, BEGIN, END, text)
     print(text)
 
 

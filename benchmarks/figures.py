@@ -490,6 +490,17 @@ def rendered_blocks(results: dict, speed: dict, raw_text_speed: dict | None = No
     }
 
 
+def replace_section(path: Path, begin: str, end: str, text: str) -> None:
+    """Put ``text`` (which starts with ``begin`` and ends with ``end``) in place of the file's section
+    between those markers, or at its end if it has none: a benchmark script's own part of RESULTS.md."""
+    current = path.read_text(encoding="utf-8")
+    if begin in current:
+        before, rest = current.split(begin, 1)
+        path.write_text(before + text + rest.split(end, 1)[1], encoding="utf-8")
+    else:
+        path.write_text(current.rstrip("\n") + "\n\n" + text + "\n", encoding="utf-8")
+
+
 def marked_blocks(text: str) -> dict[str, str]:
     """The body of each marked block of a Markdown text, by name."""
     return {match["name"]: match["body"] for match in BLOCK.finditer(text)}

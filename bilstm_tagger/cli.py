@@ -26,8 +26,9 @@ from .config import (
 )
 from .corpus import CORPUS_FORMATS
 from .documents import INPUT_FORMATS
-from .errors import InputError, TrainingInterrupted
+from .errors import DistributedError, InputError, TrainingInterrupted, WorkerError
 from .formats import OUTPUT_FORMATS
+from .runtime import is_quiet_rank
 from .schemes import TRAINING_SCHEMES
 from .version import __version__
 
@@ -79,13 +80,32 @@ BatchSizeOption = Annotated[int, typer.Option(min=1, help="Sentences per batch."
 ThreadsOption = Annotated[
     int, typer.Option(help="CPU threads for torch; 0 means one per available core.", rich_help_panel=RUN)
 ]
+WorkersOption = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="Processes that tag side by side, each with a copy of the model; the records come in input order "
+        "with the tags of 1 process. More than the cores is allowed.",
+        rich_help_panel=RUN,
+    ),
+]
+WorkerThreadsOption = Annotated[
+    Optional[int],
+    typer.Option(
+        help="CPU threads for torch in each tagging process; 0 means one per available core. "
+        "Default: one per core, or 1 with --workers above 1.",
+        show_default=False,
+        rich_help_panel=RUN,
+    ),
+]
 
 
 def exit_codes(command: Callable) -> Callable:
     """Run a command, turning what it raises into a one-line message and an exit code.
 
     Usage errors (bad options) are typer's, exit 2. Here: bad input, exit 2 with
-    ``FILE:LINE: what is wrong``; Ctrl-C, 130, and SIGTERM during training, 143; a closed output
+    ``FILE:LINE: what is wrong`` (under torchrun, from rank 0 only); a training process lost, 1;
+    Ctrl-C, 130, and SIGTERM during training, 143; a closed output
     pipe, 141, quietly; a failed write (disk full), 1; anything else, exit 1 with one line
     (``BILSTM_TAGGER_DEBUG=1`` shows the traceback instead).
     """
@@ -98,8 +118,15 @@ def exit_codes(command: Callable) -> Callable:
             with input_warnings_reported(RichReporter()):  # each one line on stderr: warning: FILE:LINE: ...
                 return command(*args, **kwargs)
         except InputError as error:
-            print(str(error), file=sys.stderr)
+            if not is_quiet_rank():  # under torchrun every process failed alike: rank 0 speaks for all
+                print(str(error), file=sys.stderr)
             raise typer.Exit(2) from None
+        except DistributedError as error:  # a training process died or stopped answering
+            print(f"error: {error}", file=sys.stderr)
+            raise typer.Exit(1) from None
+        except WorkerError as error:  # a tagging worker died (killed, out of memory): its line says which
+            print(f"error: {error}", file=sys.stderr)
+            raise typer.Exit(1) from None
         except BrokenPipeError:
             # The reader of our output went away (``tagger tag ... | head``): stop quietly.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -266,7 +293,7 @@ def train(
         int,
         typer.Option(
             min=1,
-            help="Sentences per batch (batches group sentences of similar length).",
+            help="Sentences per batch (batches group sentences of similar length); per process under torchrun.",
             rich_help_panel=OPTIMISATION,
         ),
     ] = TRAINING_DEFAULTS.batch_size,
@@ -311,6 +338,9 @@ def train(
     figures to MODEL_DIR/metrics.jsonl.
 
     Example: tagger train data/ner/train.txt --dev data/ner/dev.txt --output models/sample
+
+    On several processes or machines: torchrun --nproc-per-node 2 -m bilstm_tagger train ...
+    (--batch-size is then per process; see the README).
     """
     from .reporting import RichReporter
     from .runner import train_files
@@ -379,7 +409,8 @@ def evaluate(
     tag_column: TagColumnOption = None,
     encoding_errors: EncodingErrorsOption = "strict",
     batch_size: BatchSizeOption = TAG_BATCH_SIZE,
-    threads: ThreadsOption = 0,
+    workers: WorkersOption = 1,
+    threads: WorkerThreadsOption = None,
     device: DeviceOption = "cpu",
 ) -> None:
     """Score a model on a labelled TEST_FILE and print a table of the figures.
@@ -392,20 +423,13 @@ def evaluate(
 
     from .corpus import write_predictions
     from .reporting import make_console, print_error_analysis, print_evaluation
-    from .runtime import set_threads
-    from .tagging import Tagger, evaluate_file
+    from .workers import open_tagger
 
-    set_threads(threads)
-    tagger = Tagger.load(model_dir, device=device)
-    evaluation = evaluate_file(
-        tagger,
-        test_file,
-        corpus_format,
-        word_column=word_column,
-        tag_column=tag_column,
-        encoding_errors=encoding_errors,
-        batch_size=batch_size,
-    )
+    columns = dict(word_column=word_column, tag_column=tag_column, encoding_errors=encoding_errors)
+    with open_tagger(model_dir, device=device, workers=workers, threads=threads) as tagger:
+        from .tagging import evaluate_file  # torch: after the workers' start, which imports it alongside
+
+        evaluation = evaluate_file(tagger, test_file, corpus_format, batch_size=batch_size, **columns)
     report = evaluation.report
     if output_predictions is not None:
         write_predictions(output_predictions, evaluation.sentences, evaluation.predicted_tags, evaluation.corpus_format)
@@ -563,7 +587,8 @@ def tag(
     word_column: WordColumnOption = None,
     encoding_errors: EncodingErrorsOption = "strict",
     batch_size: BatchSizeOption = TAG_BATCH_SIZE,
-    threads: ThreadsOption = 0,
+    workers: WorkersOption = 1,
+    threads: WorkerThreadsOption = None,
     device: DeviceOption = "cpu",
 ) -> None:
     """Tag text from standard input (or --input) and write it to standard output.
@@ -573,11 +598,8 @@ def tag(
     text. Output is written while input is still being read.
     Example: echo 'John Smith lives in Paris.' | tagger tag models/sample --format inline
     """
-    from .runtime import set_threads
-    from .tagging import Tagger
+    from .workers import open_tagger
 
-    set_threads(threads)
-    tagger = Tagger.load(model_dir, device=device)
     options = dict(
         output_format=output_format,
         input_format=input_format,
@@ -588,8 +610,9 @@ def tag(
         nbest=nbest,
         min_confidence=min_confidence,
     )
-    stream, name = _open_input(input_file)
-    tagger.tag_file(stream, name, sys.stdout, **options)
+    with open_tagger(model_dir, device=device, workers=workers, threads=threads) as tagger:
+        stream, name = _open_input(input_file)
+        tagger.tag_file(stream, name, sys.stdout, **options)
     # Closed only once all of it was read: after an error or Ctrl-C its reader thread may be blocked
     # in a read, holding the stream's lock, and closing it would wait for that read for ever.
     stream.close()

@@ -63,3 +63,28 @@ class TrainingInterrupted(Exception):
     def __init__(self, signum: int):
         self.signum = signum
         super().__init__(f"interrupted by signal {signum}")
+
+
+class DistributedError(Exception):
+    """A training process lost the others (one died, or stopped answering), or could not join them.
+
+    ``str(error)`` is one line that says which process noticed, while doing what, torch's reason,
+    and ``advice`` (what is left to resume from); the CLI prints it and exits with code 1.
+    """
+
+    def __init__(self, rank: int, world_size: int, what: str, reason: str, advice: str = ""):
+        self.rank, self.world_size, self.what, self.reason = rank, world_size, what, reason
+        message = f"training process {rank} of {world_size} lost the others while {what}: {reason}"
+        super().__init__(f"{message}; {advice}" if advice else message)
+
+    def advise(self, advice: str) -> DistributedError:
+        """The same error, with what the user can do about it."""
+        return DistributedError(self.rank, self.world_size, self.what, self.reason, advice)
+
+
+class WorkerError(Exception):
+    """A tagging worker process (``--workers N``) died: killed, out of memory, or crashed.
+
+    ``str(error)`` is one line that names the worker, its process id and how it ended; the CLI
+    prints it and exits with code 1. The records before the lost ones have been written.
+    """

@@ -105,7 +105,11 @@ class Calibrated:
 
 @dataclass(frozen=True)
 class RunInterrupted:
-    """A signal stopped the run; the state after ``completed_epochs`` is saved in ``output_dir``."""
+    """A signal stopped the run; the state after ``completed_epochs`` is saved in ``output_dir``.
+
+    ``processes`` is how many trained together (under ``torchrun``): a resume needs as many.
+    """
 
     completed_epochs: int
     output_dir: str
+    processes: int = 1

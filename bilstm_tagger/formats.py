@@ -112,20 +112,32 @@ def format_inline(document: Document) -> str:
 
 
 def jsonl_object(document: Document) -> dict:
-    """The ``jsonl`` record of a document (see the module's docstring)."""
+    """The ``jsonl`` record of a document (see the module's docstring); probabilities to 4 significant digits."""
     sentences = []
     for sentence in document.sentences:
         scores = sentence.scores or [None] * len(sentence)
         tokens = [
-            {"text": token, "start": start, "end": end, "tag": tag, "confidence": score}
+            {"text": token, "start": start, "end": end, "tag": tag, "confidence": _significant(score)}
             for token, (start, end), tag, score in zip(sentence.tokens, sentence.offsets or [], sentence.tags, scores)
         ]
         record: dict = {"start": sentence.start, "end": sentence.end, "tokens": tokens}
         if sentence.nbest is not None:
-            record["nbest"] = [{"tags": path.tags, "probability": path.probability} for path in sentence.nbest]
+            record["nbest"] = [
+                {"tags": path.tags, "probability": _significant(path.probability)} for path in sentence.nbest
+            ]
         sentences.append(record)
     entities = [
-        {"start": e.start, "end": e.end, "type": e.type, "text": e.text, "confidence": e.confidence}
+        {"start": e.start, "end": e.end, "type": e.type, "text": e.text, "confidence": _significant(e.confidence)}
         for e in document.entities
     ]
     return {"text": document.text, "sentences": sentences, "entities": entities}
+
+
+def _significant(probability: float | None) -> float | None:
+    """A probability to 4 significant digits, as the conll column writes it.
+
+    The float32 digits beyond those say nothing, and they depend on the sentences a sentence
+    was batched with and on torch's threads: rounded, the records of a file tagged in one
+    process or across workers (``--workers``) read the same.
+    """
+    return None if probability is None else float(f"{probability:.4g}")

@@ -150,9 +150,17 @@ class BiLstmCrf(nn.Module):
         encoded = self.lstm.encode(features, batch.lengths)  # (B, T, encoder output)
         return self.projection(self.dropout(encoded))
 
-    def loss(self, batch: Batch) -> torch.Tensor:
-        """Mean negative log-likelihood of the gold tags over the batch's sentences: a scalar."""
-        return -self.crf(self.emissions(batch), batch.tag_ids, mask=batch.mask, reduction="mean")
+    def loss(self, batch: Batch, divisor: float | None = None) -> torch.Tensor:
+        """Negative log-likelihood of the gold tags: a scalar, the mean over the batch's sentences.
+
+        With ``divisor``, their sum divided by it instead: a process of a distributed run holds a
+        part of the batch, and divides by the whole batch's size over the number of processes, so
+        that the gradients they average are those of the whole batch's mean.
+        """
+        emissions = self.emissions(batch)
+        if divisor is None:
+            return -self.crf(emissions, batch.tag_ids, mask=batch.mask, reduction="mean")
+        return -self.crf(emissions, batch.tag_ids, mask=batch.mask, reduction="sum") / divisor
 
     def log_likelihood(self, batch: Batch, tag_ids: torch.Tensor) -> torch.Tensor:
         """Log-probability of each sentence's tag sequence ``(B, T)`` under the model: ``(B,)``."""

@@ -32,8 +32,9 @@ class ReadAhead:
         else:
             self._queue.put(self._END)
 
-    def take(self, limit: int) -> list:
-        """Wait for one item, then return it with the others already there, ``limit`` at most.
+    def take(self, limit: int, patience: float | None = 0.0) -> list:
+        """Wait for one item, then for more until there are ``limit`` or none came for ``patience``
+        seconds (``None``: until ``limit``, or the end of the input; 0: only those already there).
 
         Returns an empty list once the input is exhausted; raises the iterator's exception (after
         the items read before it have been returned).
@@ -57,7 +58,7 @@ class ReadAhead:
             if len(items) >= limit:
                 return items
             try:
-                item = self._queue.get_nowait()
+                item = self._queue.get(timeout=patience) if patience != 0 else self._queue.get_nowait()
             except queue.Empty:
                 return items
 

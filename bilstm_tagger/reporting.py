@@ -174,9 +174,10 @@ class RichReporter(Reporter):
     def interrupted(self, event: RunInterrupted) -> None:
         self._stop_progress()
         output_dir = event.output_dir
+        command = "command" if event.processes == 1 else f"torchrun command ({event.processes} processes)"
         self.console.print(
             f"[bold yellow]Interrupted[/] after {event.completed_epochs} completed epoch(s); the state to continue "
-            f"from is in [cyan]{output_dir}/resume.pt[/]. Resume by running the same command with "
+            f"from is in [cyan]{output_dir}/resume.pt[/]. Resume by running the same {command} with "
             f"[bold]--resume {output_dir}[/]."
         )
 

@@ -79,6 +79,16 @@ class RunDirectory:
         if state["fingerprint"] != fingerprint:
             raise InputError("the training or dev data differ from those of the run being resumed", self.resume_path)
 
+    def check_processes(self, state: dict, world_size: int) -> None:
+        """A resumed run must have as many processes as the run it continues (each has its random numbers)."""
+        saved = state.get("world_size", 1)
+        if saved != world_size:
+            raise InputError(
+                f"was written by a run of {_processes(saved)}; resume it with {_processes(saved)} "
+                f"(torchrun --nnodes × --nproc-per-node), not {world_size}",
+                self.resume_path,
+            )
+
     def start_metrics(self) -> None:
         """An empty ``metrics.jsonl`` for a new run."""
         self.metrics_path.write_text("")
@@ -112,6 +122,10 @@ class RunDirectory:
     def finish(self) -> None:
         """Training ended: nothing is left to resume."""
         self.resume_path.unlink(missing_ok=True)
+
+
+def _processes(count: int) -> str:
+    return "1 process" if count == 1 else f"{count} processes"
 
 
 def data_fingerprint(train: Iterable[Sentence], dev: Iterable[Sentence]) -> str:

@@ -4,6 +4,11 @@
 the output directory is checked before anything is computed, the best weights and each epoch's
 figures are saved as they come, a resumable state after every epoch, SIGINT and SIGTERM stop
 the run cleanly, and every event goes to a :class:`~bilstm_tagger.reporting.Reporter`.
+
+Under ``torchrun`` (see :mod:`bilstm_tagger.distributed`) every process runs :func:`train`; rank 0
+alone writes the directory and reports, the checks that can fail are agreed on by all (so that
+they fail together, with rank 0's message), and a signal to any process stops all of them at the
+same step.
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ import time
 from .calibration import calibrate_model
 from .config import TrainingConfig
 from .corpus import STDIN, Sentence, read_corpus, resolve_format
+from .distributed import ProcessGroup, join_process_group
 from .embeddings import coverage
-from .errors import InputError, TrainingInterrupted
+from .errors import DistributedError, InputError, TrainingInterrupted
 from .events import RunInterrupted, TrainingResult
 from .reporting import Reporter
 from .rundir import RunDirectory, data_fingerprint
@@ -56,27 +62,51 @@ def train(
         InputError: unusable data or output directory, detected before training starts.
         TrainingInterrupted: SIGINT or SIGTERM arrived.
     """
-    reporter = reporter or Reporter()
+    with join_process_group(config.device) as group:
+        return _train(
+            group, train_sentences, dev_sentences, output_dir, config, reporter, corpus_settings, overwrite, resume
+        )
+
+
+def _train(
+    group: ProcessGroup,
+    train_sentences: list[Sentence],
+    dev_sentences: list[Sentence],
+    output_dir: str | os.PathLike,
+    config: TrainingConfig,
+    reporter: Reporter | None,
+    corpus_settings: dict | None,
+    overwrite: bool,
+    resume: bool,
+) -> TrainingResult:
+    """:func:`train` in ``group``: rank 0 reads and writes the directory, and tells the others."""
+    reporter = (reporter or Reporter()) if group.is_main else Reporter()
     run_dir = RunDirectory(output_dir)
+    main = group.is_main
     saved = None
     if resume:
-        saved = run_dir.load_resume_state()
+        saved = group.broadcast(
+            group.agree(lambda: run_dir.load_resume_state() if main else None, "reading resume.pt"), "sharing resume.pt"
+        )
         config = TrainingConfig.from_json(json.loads(saved["config"]))
+        run_dir.check_processes(saved, group.world_size)
     else:
-        run_dir.prepare(overwrite)
-    state = setup_training(train_sentences, dev_sentences, config)
+        group.agree(lambda: run_dir.prepare(overwrite) if main else None, "checking the output directory")
+    state = group.agree(lambda: setup_training(train_sentences, dev_sentences, config, group), "setting up")
     fingerprint = data_fingerprint(state.data.train, state.data.dev)
+    _check_same_everywhere(group, fingerprint, state.config)
     elapsed = 0.0  # training seconds before this process (when resumed)
     if saved is not None:
         run_dir.check_fingerprint(saved, fingerprint)
         state.load_state_dict(saved)
         elapsed = saved["elapsed"]
-        run_dir.keep_metrics(state.epoch)
+        if main:
+            run_dir.keep_metrics(state.epoch)
         reporter.info(
             f"Resuming after epoch {state.epoch} (best dev {state.best_score:.2f} at epoch {state.best_epoch})."
         )
     else:
-        run_dir.check_free_space(state.checkpoint_bytes())
+        group.agree(lambda: run_dir.check_free_space(state.checkpoint_bytes()) if main else None, "checking disk space")
     return _run(state, run_dir, reporter, corpus_settings, fingerprint, elapsed)
 
 
@@ -104,10 +134,20 @@ def train_files(
         raise InputError("the training and dev data cannot both be standard input (-)")
     read = dict(word_column=word_column, tag_column=tag_column, encoding_errors=encoding_errors)
     train_format = resolve_format(train_file, corpus_format)
-    train_sentences = read_corpus(train_file, train_format, **read)
-    dev_sentences = read_corpus(dev_file, resolve_format(dev_file, corpus_format), **read)
+
+    def read_both() -> tuple[list[Sentence], list[Sentence]]:
+        return (
+            read_corpus(train_file, train_format, **read),
+            read_corpus(dev_file, resolve_format(dev_file, corpus_format), **read),
+        )
+
     corpus_settings = {"format": train_format, "word_column": word_column, "tag_column": tag_column}
-    return train(train_sentences, dev_sentences, output_dir, config, reporter, corpus_settings, overwrite, resume)
+    with join_process_group(config.device) as group:
+        # Every process reads the files (on its own machine): a file missing on one stops them all.
+        train_sentences, dev_sentences = group.agree(read_both, "reading the corpora")
+        return _train(
+            group, train_sentences, dev_sentences, output_dir, config, reporter, corpus_settings, overwrite, resume
+        )
 
 
 def _run(
@@ -120,32 +160,49 @@ def _run(
 ) -> TrainingResult:
     """The loop, with its records saved and reported as they come."""
     started = time.perf_counter() - elapsed
+    group = state.group
+    main = group.is_main
 
-    def resume_state() -> dict:
-        return {**state.state_dict(), "elapsed": elapsed, "fingerprint": fingerprint}
+    saved_epoch = state.epoch  # the epoch resume.pt holds
+
+    def save_resume_state() -> None:
+        nonlocal saved_epoch
+        resumable = state.state_dict()  # a collective in a distributed run: every process gets here
+        if main:
+            run_dir.save_resume_state({**resumable, "elapsed": elapsed, "fingerprint": fingerprint})
+        saved_epoch = state.epoch
 
     reporter.training_started(state.summary(str(run_dir.path)))
     reporter.labels_counted(state.data.label_counts())
     if state.pretrained is not None:
         reporter.info(_coverage_message(state))
     if state.epoch == 0:
-        run_dir.start_metrics()
-        run_dir.save_resume_state(resume_state())
+        if main:
+            run_dir.start_metrics()
+        save_resume_state()
     info = state.checkpoint_info(corpus_settings)
-    signals = _Signals()
+    # One process stops at its signal; several stop together at the next step (train_epochs asks).
+    signals = _Signals(deferred=group.distributed)
+    interruption = signals.pending if group.distributed else None
     try:
         with signals.interrupt_training():
-            for record in train_epochs(state, on_batch=reporter.batch_finished):
+            for record in train_epochs(state, on_batch=reporter.batch_finished, interruption=interruption):
                 with signals.held():  # the saves of an epoch are all made, or the signal waits for them
-                    if record.best:
+                    if record.best and main:
                         run_dir.save_best(info, state.model, first=record.epoch == 1)
                     elapsed = time.perf_counter() - started
-                    run_dir.append_metrics(record)
-                    run_dir.save_resume_state(resume_state())
+                    if main:
+                        run_dir.append_metrics(record)
+                    save_resume_state()
                 reporter.epoch_finished(record)
     except TrainingInterrupted:
-        reporter.interrupted(RunInterrupted(state.epoch, str(run_dir.path)))
+        reporter.interrupted(RunInterrupted(state.epoch, str(run_dir.path), group.world_size))
         raise
+    except DistributedError as error:
+        raise error.advise(
+            f"{run_dir.resume_path} holds epoch {saved_epoch}: run the same torchrun command with "
+            f"--resume {run_dir.path} to continue"
+        ) from None
     if state.patience_exhausted:
         reporter.info(f"Stopping early: no dev improvement in {state.config.patience} epochs.")
     result = TrainingResult(
@@ -156,11 +213,24 @@ def _run(
         seconds=time.perf_counter() - started,
         output_dir=str(run_dir.path),
     )
-    run_dir.finish()
-    reporter.training_finished(result)
-    # The temperature that calibrates the model's confidences, from the best weights just saved.
-    reporter.calibrated(calibrate_model(run_dir.path, state.data.dev, "dev"))
+    if main:
+        run_dir.finish()
+        reporter.training_finished(result)
+        # The temperature that calibrates the model's confidences, from the best weights just saved.
+        reporter.calibrated(calibrate_model(run_dir.path, state.data.dev, "dev"))
     return result
+
+
+def _check_same_everywhere(group: ProcessGroup, fingerprint: str, config: TrainingConfig) -> None:
+    """Every process of a run must have read the same data and been given the same settings."""
+    if not group.distributed:
+        return
+    settings = json.dumps(config.to_json(), sort_keys=True)
+    for rank, (theirs, their_settings) in enumerate(group.all_gather((fingerprint, settings), "comparing the data")):
+        if theirs != fingerprint:
+            raise InputError(f"training process {rank} read other training or dev data than process {group.rank}")
+        if their_settings != settings:
+            raise InputError(f"training process {rank} was given other settings than process {group.rank}")
 
 
 def _coverage_message(state: TrainingState) -> str:
@@ -178,15 +248,21 @@ class _Signals:
 
     A signal that arrives inside :meth:`held` waits until its block is done, so that ``resume.pt``
     always holds the epoch that the interruption message names, and no checkpoint is left half
-    replaced.
+    replaced. ``deferred`` signals never raise here: :meth:`pending` gives them to the training
+    loop, whose processes must all stop at the same step.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, deferred: bool = False) -> None:
         self._holding = False
+        self._deferred = deferred
         self._pending: int | None = None
 
+    def pending(self) -> int | None:
+        """The signal that arrived and waits to be acted on, if any."""
+        return self._pending
+
     def _interrupt(self, signum, frame) -> None:
-        if self._holding:
+        if self._holding or self._deferred:
             self._pending = signum
             return
         raise TrainingInterrupted(signum)
@@ -212,5 +288,5 @@ class _Signals:
             yield
         finally:
             self._holding = False
-        if self._pending is not None:
+        if self._pending is not None and not self._deferred:
             raise TrainingInterrupted(self._pending)

@@ -1,4 +1,4 @@
-"""Where torch runs: the device and the number of CPU threads.
+"""Where torch runs: the device, the number of CPU threads, and the processes torchrun started.
 
 torch is imported inside the functions, so that :func:`available_cores` costs nothing.
 """
@@ -19,6 +19,17 @@ def available_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def environment_world_size() -> int:
+    """How many training processes ``torchrun`` started (its ``WORLD_SIZE``; 1 without it)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_quiet_rank() -> bool:
+    """Whether this process leaves input errors to rank 0: under torchrun, every process reads the
+    same input and fails alike, and one message is enough (see :mod:`bilstm_tagger.distributed`)."""
+    return environment_world_size() > 1 and int(os.environ.get("RANK", "0")) != 0
 
 
 def resolve_device(name: str) -> torch.device:

@@ -1,13 +1,18 @@
 """``tagger tag``'s loop: read a stream, tag it a buffer at a time, write each record as soon as it is ready.
 
-The input is read in a background thread (:class:`~bilstm_tagger.readahead.ReadAhead`), and
-whatever has arrived is tagged as soon as the reader would have to wait, so a slow pipe gets
-each answer when its line is in, while a fast one gets full batches.
+The input is read in a background thread (:class:`~bilstm_tagger.readahead.ReadAhead`) and tagged
+a buffer at a time: full buffers from a file; from a pipe or a terminal, whatever has arrived once
+the input pauses (:data:`INTERACTIVE_PATIENCE`), so that a slow pipe gets each answer when its line
+is in, while a fast one gets full batches. The tagging of each buffer
+is the tagger's (``tag_buffers``): in this process, or across worker processes
+(:class:`~bilstm_tagger.workers.TaggerPool`), which tag the next buffers while this loop writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import stat
+from collections.abc import Iterable, Iterator
 from typing import BinaryIO, Protocol, TextIO
 
 from .config import TAG_BATCH_SIZE
@@ -19,9 +24,16 @@ from .formats import OUTPUT_FORMATS, PROBABILITY_FORMATS, open_writer
 from .predictions import Document
 from .readahead import ReadAhead
 
+# How long a buffer waits for more of an interactive input before it is tagged as it is. A file is
+# tagged in full buffers, and a pipe that keeps up (``cat file |``) gives full buffers too: the
+# last float32 bits of a sentence's confidences depend on the sentences batched with it, so the
+# same input is then tagged the same on every run and with any number of ``--workers``.
+INTERACTIVE_PATIENCE = 0.1
+
 
 class DocumentTagger(Protocol):
-    """What this loop needs of a tagger (:class:`~bilstm_tagger.tagging.Tagger` is one)."""
+    """What this loop needs of a tagger: :class:`~bilstm_tagger.tagging.Tagger` tags in this process,
+    :class:`~bilstm_tagger.workers.TaggerPool` across worker processes."""
 
     name: str
 
@@ -29,9 +41,15 @@ class DocumentTagger(Protocol):
 
     def column(self, role: str, corpus_format: str, given: str | int | None) -> str | int | None: ...
 
-    def documents(
-        self, buffer: Sequence[TextInput], batch_size: int, request: ProbabilityRequest, min_confidence: float = 0.0
-    ) -> list[Document]: ...
+    def tag_buffers(
+        self,
+        buffers: Iterable[list[TextInput]],
+        batch_size: int,
+        request: ProbabilityRequest,
+        min_confidence: float = 0.0,
+    ) -> Iterator[list[Document]]:
+        """Each buffer's documents, in order; the next buffer may be read before a buffer's documents are taken."""
+        ...
 
 
 def tag_file(
@@ -76,12 +94,28 @@ def tag_file(
     written = 0
     writer.begin()
     try:
-        while buffer := source.take(batch_size * 8):
-            for document in tagger.documents(buffer, batch_size, request, min_confidence):
+        patience = INTERACTIVE_PATIENCE if _interactive(stream) else None
+        buffers = _buffers(source, batch_size * 8, patience)
+        for documents in tagger.tag_buffers(buffers, batch_size, request, min_confidence):
+            for document in documents:
                 writer.write(document)
             output.flush()
-            written += len(buffer)
+            written += len(documents)
     finally:
         writer.end()
         output.flush()
     return written
+
+
+def _buffers(source: ReadAhead, size: int, patience: float | None) -> Iterator[list[TextInput]]:
+    """Buffers of ``size`` records, shorter where the input paused for ``patience`` seconds, or at its end."""
+    while buffer := source.take(size, patience):
+        yield buffer
+
+
+def _interactive(stream: BinaryIO) -> bool:
+    """Whether the input may come a line at a time (a pipe, a terminal, a socket) rather than from a file."""
+    try:
+        return not stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (AttributeError, OSError, ValueError):  # an in-memory stream: all of it is there
+        return False

@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import BinaryIO, TextIO
+from typing import BinaryIO, Protocol, TextIO
 
 import torch
 
@@ -189,6 +189,10 @@ class Tagger:
 
         return tag_file(self, stream, name, output, **options)
 
+    def tag_buffers(self, buffers: Iterable[list[TextInput]], *options) -> Iterator[list[Document]]:
+        """Each buffer's :meth:`documents` (``options``: its other arguments), read and tagged one after the other."""
+        return (self.documents(buffer, *options) for buffer in buffers)
+
     def documents(
         self, buffer: list[TextInput], batch_size: int, request: ProbabilityRequest, min_confidence: float = 0.0
     ) -> list[Document]:
@@ -230,6 +234,23 @@ class Tagger:
         )
 
 
+class SentenceTagger(Protocol):
+    """What scoring a labelled corpus needs of a tagger: :class:`Tagger` tags in this process,
+    :class:`~bilstm_tagger.workers.TaggerPool` across worker processes."""
+
+    @property
+    def output_scheme(self) -> str: ...
+
+    @property
+    def labels(self) -> list[str]: ...
+
+    def column(self, role: str, corpus_format: str, given: str | int | None) -> str | int | None: ...
+
+    def tag_stream(
+        self, sentences: Iterable[Sequence[str]], batch_size: int = TAG_BATCH_SIZE, *, scheme: str | None = None
+    ) -> Iterator[TaggedSentence]: ...
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """A model scored on labelled sentences: the report, the sentences and the predictions.
@@ -255,7 +276,11 @@ class Evaluation:
 
 
 def evaluate_file(
-    tagger: Tagger, path: str | os.PathLike, corpus_format: str = "auto", batch_size: int = TAG_BATCH_SIZE, **columns
+    tagger: SentenceTagger,
+    path: str | os.PathLike,
+    corpus_format: str = "auto",
+    batch_size: int = TAG_BATCH_SIZE,
+    **columns,
 ) -> Evaluation:
     """Read a labelled corpus (``-``: standard input) and score ``tagger`` on it (see :func:`evaluate_tagger`).
 
@@ -266,7 +291,7 @@ def evaluate_file(
 
 
 def read_labelled(
-    tagger: Tagger,
+    tagger: SentenceTagger,
     path: str | os.PathLike,
     corpus_format: str = "auto",
     word_column: str | None = None,
@@ -287,7 +312,7 @@ def read_labelled(
 
 
 def evaluate_tagger(
-    tagger: Tagger,
+    tagger: SentenceTagger,
     sentences: list[Sentence],
     name: str | os.PathLike,
     batch_size: int = TAG_BATCH_SIZE,

@@ -1,11 +1,16 @@
 """Training in two parts: :func:`setup_training` (data → vocabularies → model → optimiser) and
 :func:`train_epochs`, the loop, which yields an :class:`~bilstm_tagger.events.EpochRecord` per epoch.
 
-Neither writes a file, draws on a terminal, or knows of signals or processes (setup reads the
-pretrained vectors and sets torch's threads): the caller (:func:`bilstm_tagger.runner.train`)
-decides what to save, what to show and when to stop, as spaCy's ``train_while_improving`` leaves it
-to its caller. :class:`TrainingState` holds everything the loop changes, and gives it back as a
-dictionary of tensors and plain data (:meth:`TrainingState.state_dict`) to resume from.
+Neither writes a file, draws on a terminal, or knows of signals (setup reads the pretrained
+vectors and sets torch's threads): the caller (:func:`bilstm_tagger.runner.train`) decides what to
+save, what to show and when to stop, as spaCy's ``train_while_improving`` leaves it to its caller.
+:class:`TrainingState` holds everything the loop changes, and gives it back as a dictionary of
+tensors and plain data (:meth:`TrainingState.state_dict`) to resume from.
+
+Under ``torchrun`` every process runs this same loop on its :class:`~bilstm_tagger.distributed.ProcessGroup`:
+all draw the same batches of ``batch_size × world_size`` sentences, each trains on its share
+(:meth:`~bilstm_tagger.distributed.ProcessGroup.share`), and DistributedDataParallel averages the
+gradients, so that N processes with batches of B follow one process with batches of N × B.
 """
 
 from __future__ import annotations
@@ -18,19 +23,21 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from .checkpoint import CheckpointInfo
 from .config import MAX_SEGMENT_TOKENS, TrainingConfig
 from .corpus import Sentence
 from .decoding import predict_tags
+from .distributed import SINGLE, ProcessGroup
 from .embeddings import PretrainedEmbeddings, load_pretrained
-from .errors import InputError
+from .errors import InputError, TrainingInterrupted
 from .evaluation import EvaluationReport, evaluate
 from .events import BatchFinished, EpochRecord, LabelCounts, TrainingStarted
 from .model import BiLstmCrf, build_model
 from .runtime import resolve_device, set_threads
 from .schemes import convert, detect_scheme, same_kind, tag_kind, tags_to_spans
-from .vocab import Vocab
+from .vocab import Batch, Vocab
 
 BUCKET_BATCHES = 50  # batches per pool of sentences sorted by length
 
@@ -121,6 +128,7 @@ class TrainingState:
     device: torch.device
     threads: int
     pretrained: PretrainedEmbeddings | None = None
+    group: ProcessGroup = SINGLE
     epoch: int = 0
     best_score: float = -1.0
     best_epoch: int = 0
@@ -134,7 +142,11 @@ class TrainingState:
         return self.epoch >= self.config.max_epochs or self.patience_exhausted
 
     def state_dict(self) -> dict:
-        """What :meth:`load_state_dict` needs to continue as if never stopped (tensors and plain data)."""
+        """What :meth:`load_state_dict` needs to continue as if never stopped (tensors and plain data).
+
+        In a distributed run every process calls it (each one's random numbers are gathered), and
+        rank 0 saves it.
+        """
         version, internal, gauss = self.batch_rng.getstate()
         state = {
             "epoch": self.epoch,
@@ -148,6 +160,11 @@ class TrainingState:
         }
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        if self.group.distributed:
+            # Each process drew its own dropout masks: all their generators continue where they were.
+            own = {key: state[key] for key in ("torch_rng", "cuda_rng") if key in state}
+            state["world_size"] = self.group.world_size
+            state["process_rngs"] = self.group.all_gather(own, "saving the random-number states")
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -155,9 +172,10 @@ class TrainingState:
         self.optimizer.load_state_dict(state["optimizer"])
         version, internal, gauss = state["batch_rng"]
         self.batch_rng.setstate((version, tuple(internal), gauss))
-        torch.set_rng_state(state["torch_rng"])
-        if "cuda_rng" in state and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        own = state["process_rngs"][self.group.rank] if self.group.distributed else state
+        torch.set_rng_state(own["torch_rng"])
+        if "cuda_rng" in own and self.device.type == "cuda":
+            torch.cuda.set_rng_state(own["cuda_rng"], self.device)
         self.epoch, self.best_score, self.best_epoch = state["epoch"], state["best_score"], state["best_epoch"]
 
     def checkpoint_info(self, corpus_settings: dict | None = None) -> CheckpointInfo:
@@ -195,16 +213,26 @@ class TrainingState:
         )
 
 
-def setup_training(train: list[Sentence], dev: list[Sentence], config: TrainingConfig) -> TrainingState:
+def setup_training(
+    train: list[Sentence], dev: list[Sentence], config: TrainingConfig, group: ProcessGroup = SINGLE
+) -> TrainingState:
     """Prepare a run: data, seeds, vocabularies, pretrained vectors, the model and its optimiser.
+
+    In a distributed run (``group``), every process builds the same model from the same seed;
+    ``threads`` 0 shares the machine's cores between its processes, and ``cuda`` is the GPU of the
+    process's local rank.
 
     Raises:
         InputError: unusable data, vectors or settings.
     """
     data = TrainingData.prepare(train, dev, config.tag_scheme)
+    if len(data.train) < group.world_size:
+        raise InputError(
+            f"{group.world_size} processes need at least as many training sentences, not {len(data.train)}"
+        )
     torch.manual_seed(config.seed)
-    threads = set_threads(config.threads)
-    device = resolve_device(config.device)
+    threads = set_threads(config.threads or (group.default_threads() if group.distributed else 0))
+    device = resolve_device(group.device_name(config.device))
     if device.type == "cuda":
         torch.cuda.manual_seed_all(config.seed)
 
@@ -221,6 +249,8 @@ def setup_training(train: list[Sentence], dev: list[Sentence], config: TrainingC
     if pretrained is not None:
         _initialise_from_pretrained(model, vocab, pretrained, extra_rows)
     model.to(device)
+    if group.rank > 0:  # the same weights everywhere, but each process its own dropout masks
+        torch.manual_seed(config.seed + 1_000_003 * group.rank)
     return TrainingState(
         config=config,
         data=data,
@@ -232,11 +262,14 @@ def setup_training(train: list[Sentence], dev: list[Sentence], config: TrainingC
         device=device,
         threads=threads,
         pretrained=pretrained,
+        group=group,
     )
 
 
 def train_epochs(
-    state: TrainingState, on_batch: Callable[[BatchFinished], None] | None = None
+    state: TrainingState,
+    on_batch: Callable[[BatchFinished], None] | None = None,
+    interruption: Callable[[], int | None] | None = None,
 ) -> Iterator[EpochRecord]:
     """Train epoch after epoch until ``max_epochs`` or the patience runs out, yielding each epoch's record.
 
@@ -244,12 +277,18 @@ def train_epochs(
     holds the best weights so far (the caller saves them). ``state`` is up to date whenever a
     record is yielded, so the caller can save it to resume from. ``on_batch`` hears of every
     optimiser step.
+
+    ``interruption`` is asked before every step for a signal that arrived (its number, or
+    ``None``); when any process has one, all of them raise
+    :class:`~bilstm_tagger.errors.TrainingInterrupted` at the same step. A single process need not
+    ask: its signal handler may raise at once.
     """
+    loss_function = _loss_function(state)
     while not state.finished:
         epoch = state.epoch + 1
         learning_rate = _set_learning_rate(state.optimizer, state.config, epoch)
-        loss, seconds = _train_epoch(state, epoch, on_batch)
-        report = _evaluate_dev(state)
+        loss, seconds = _train_epoch(state, loss_function, epoch, on_batch, interruption)
+        report = evaluate_dev(state)
         improved = report.score > state.best_score
         if improved:
             state.best_score, state.best_epoch = report.score, epoch
@@ -265,15 +304,52 @@ def train_epochs(
         )
 
 
+LossFunction = Callable[[Batch, "float | None"], torch.Tensor]
+
+
+def _loss_function(state: TrainingState) -> LossFunction:
+    """``(batch, divisor) → loss``: the model's own, or through DistributedDataParallel in a distributed run.
+
+    DDP averages the gradients over the processes as they are computed, and starts by giving
+    every process rank 0's weights. The frozen pretrained vectors (a buffer) are the same
+    everywhere and are never sent again.
+    """
+    if not state.group.distributed:
+        return state.model.loss
+    with state.group.collective("starting DistributedDataParallel"):
+        return DistributedDataParallel(_LossOf(state.model), forward_sync_buffers=False)
+
+
+class _LossOf(torch.nn.Module):
+    """A model's loss as a module's ``forward``, which is what DistributedDataParallel wraps."""
+
+    def __init__(self, model: BiLstmCrf):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: Batch, divisor: float | None) -> torch.Tensor:
+        return self.model.loss(batch, divisor)
+
+
 def _train_epoch(
-    state: TrainingState, epoch: int, on_batch: Callable[[BatchFinished], None] | None
+    state: TrainingState,
+    loss_function: LossFunction,
+    epoch: int,
+    on_batch: Callable[[BatchFinished], None] | None,
+    interruption: Callable[[], int | None] | None,
 ) -> tuple[float, float]:
     """One pass over the training data: ``(mean loss per sentence, seconds)``."""
-    config, device, model, data = state.config, state.device, state.model, state.data
+    config, device, model, data, group = state.config, state.device, state.model, state.data, state.group
     model.train()
-    batches = make_batches([len(s) for s in data.train], config.batch_size, state.batch_rng)
+    lengths = [len(s) for s in data.train]
+    batches = _at_least_one_each(make_batches(lengths, config.batch_size * group.world_size, state.batch_rng), group)
     total_loss, done, started = 0.0, 0, time.perf_counter()
-    for indices in batches:
+    for whole_batch in batches:
+        if interruption is not None:
+            signum = interruption()
+            if group.any(signum is not None):
+                raise TrainingInterrupted(signum or 15)  # another process had the signal: SIGTERM
+        indices = group.share(whole_batch)
         batch = state.vocab.encode(
             [data.train[i].tokens for i in indices], [data.train_tags[i] for i in indices], device=device
         )
@@ -282,24 +358,59 @@ def _train_epoch(
             drop = state.singletons[batch.word_ids] & (chance < config.word_dropout)
             batch.word_ids = batch.word_ids.masked_fill(drop, 1)
         state.optimizer.zero_grad(set_to_none=True)
-        loss = model.loss(batch)
-        loss.backward()
+        divisor = len(whole_batch) / group.world_size if group.distributed else None
+        with group.collective("training on a batch"):
+            loss = loss_function(batch, divisor)
+            loss.backward()
         if config.clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
         state.optimizer.step()
-        batch_loss = loss.item()
+        batch_loss = loss.item() * (divisor / len(indices) if divisor else 1.0)  # this process's mean
         total_loss += batch_loss * len(indices)
-        done += len(indices)
+        done += len(whole_batch)
         if on_batch is not None:
             elapsed = time.perf_counter() - started
             on_batch(BatchFinished(epoch, config.max_epochs, done, len(data.train), batch_loss, elapsed))
+    total_loss = group.sum(total_loss)
     return total_loss / len(data.train), time.perf_counter() - started
 
 
-def _evaluate_dev(state: TrainingState) -> EvaluationReport:
-    tokens = (s.tokens for s in state.data.dev)
-    predicted = [prediction.tags for _, prediction in predict_tags(state.model, state.vocab, tokens, state.device)]
-    return evaluate(state.data.dev_tags, predicted, state.data.tag_scheme, known_labels=state.vocab.tags.itos)
+def _at_least_one_each(batches: list[list[int]], group: ProcessGroup) -> list[list[int]]:
+    """The batches, where one too small to give every process a sentence is joined to the one before it.
+
+    Only the last batch of an epoch's last pool can be that small.
+    """
+    kept: list[list[int]] = []
+    for batch in batches:
+        if len(batch) < group.world_size and kept:
+            kept[-1] = kept[-1] + batch
+        else:
+            kept.append(batch)
+    if len(kept) > 1 and len(kept[0]) < group.world_size:
+        kept[1] = kept[0] + kept[1]
+        del kept[0]
+    return kept
+
+
+def evaluate_dev(state: TrainingState, shared: bool = True) -> EvaluationReport:
+    """Score the model on dev: the same report on every process.
+
+    In a distributed run, each process tags every ``world_size``-th sentence and all of them
+    gather the tags (``shared``), or rank 0 tags them all while the others wait (``shared=False``,
+    which ``benchmarks/distributed.py`` measures against).
+    """
+    group, dev = state.group, state.data.dev
+    if shared:
+        mine = range(group.rank, len(dev), group.world_size)
+    else:
+        mine = range(len(dev) if group.is_main else 0)
+    sentences = (dev[i].tokens for i in mine)
+    predicted = [p.tags for _, p in predict_tags(state.model, state.vocab, sentences, state.device)]
+    parts = group.all_gather(list(zip(mine, predicted)), "sharing the dev predictions")
+    ordered: list[list[str]] = [[] for _ in dev]
+    for index, tags in (pair for part in parts for pair in part):
+        ordered[index] = tags
+    return evaluate(state.data.dev_tags, ordered, state.data.tag_scheme, known_labels=state.vocab.tags.itos)
 
 
 def make_batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:

@@ -1,8 +1,10 @@
 """Shared fixtures: paths of the bundled sample data and a tiny untrained model."""
 
+import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,42 @@ def assert_one_line_error(result, prefix):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(prefix), lines[0]
+
+
+def assert_the_records_before_a_bad_line_come_first(command):
+    """Run ``command`` (a ``tagger tag ... -f jsonl``) on two lines, a line of invalid UTF-8 and one more: it must
+    write the records of the first two, then one line on standard error, and exit with code 2."""
+    result = subprocess.run(
+        command, input=b"Anna lives in Oslo\nTom sings\n\xff\nRome\n", capture_output=True, timeout=120
+    )
+    tokens = [record_tokens(json.loads(line)) for line in result.stdout.decode().splitlines()]
+    assert tokens == [["Anna", "lives", "in", "Oslo"], ["Tom", "sings"]]
+    assert result.returncode == 2
+    assert result.stderr.decode() == "<stdin>:3: invalid UTF-8 (byte 1 of the line); is this a binary file?\n"
+
+
+def assert_a_closed_output_pipe_ends_quietly(command):
+    """Run ``command`` (a ``tagger tag ... -f inline``) on 50,000 lines of ``Anna lives in Oslo`` and close its
+    output after the first record, as ``| head -1`` does: it must stop with exit code 141 and say nothing."""
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def feed():
+        try:
+            process.stdin.write(b"Anna lives in Oslo\n" * 50_000)
+            process.stdin.close()
+        except BrokenPipeError:
+            pass  # the tagger is gone: that is the point
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    try:
+        assert b"Oslo" in process.stdout.readline()
+        process.stdout.close()
+        assert process.wait(timeout=120) == 141
+        assert process.stderr.read() == b""
+    finally:
+        process.kill()
+        writer.join()
 
 
 def record_tokens(record: dict) -> list[str]:

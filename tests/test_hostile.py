@@ -4,7 +4,6 @@ import io
 import json
 import subprocess
 import sys
-import threading
 
 import pytest
 
@@ -14,7 +13,7 @@ from bilstm_tagger.corpus import read_corpus
 from bilstm_tagger.errors import InputError
 from bilstm_tagger.runner import train
 
-from conftest import DATA, record_tags, record_tokens
+from conftest import DATA, assert_a_closed_output_pipe_ends_quietly, record_tags, record_tokens
 
 
 @pytest.fixture(scope="module")
@@ -141,27 +140,9 @@ def test_one_million_lines_give_one_million_records_in_bounded_memory(model_dir,
 
 
 def test_a_closed_output_pipe_ends_quietly(model_dir):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bilstm_tagger", "tag", str(model_dir), "-f", "inline"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    assert_a_closed_output_pipe_ends_quietly(
+        [sys.executable, "-m", "bilstm_tagger", "tag", str(model_dir), "-f", "inline"]
     )
-
-    def feed():
-        try:
-            process.stdin.write(b"Anna lives in Oslo\n" * 50_000)
-            process.stdin.close()
-        except BrokenPipeError:
-            pass  # the tagger is gone: that is the point
-
-    writer = threading.Thread(target=feed)
-    writer.start()
-    process.stdout.readline()
-    process.stdout.close()  # like `| head -1`
-    assert process.wait(timeout=120) == 141
-    writer.join()
-    assert process.stderr.read() == b""
 
 
 def test_evaluate_counts_labels_never_seen_in_training_as_errors(model_dir, tmp_path):

@@ -130,11 +130,13 @@ def test_nbest_paths_are_exact_probabilities_best_first(model_dir, loaded):
     paths = sentence["nbest"]
     assert len(paths) == 4
     probabilities = [path["probability"] for path in paths]
-    assert probabilities == sorted(probabilities, reverse=True) and 0 < sum(probabilities) <= 1 + 1e-9
+    assert (
+        probabilities == sorted(probabilities, reverse=True) and 0 < sum(probabilities) <= 1 + 4 * 5e-5
+    )  # each rounded to 4 digits
     assert paths[0]["tags"] == [token["tag"] for token in sentence["tokens"]]
     assert len({tuple(path["tags"]) for path in paths}) == 4
     [tagged] = loaded.tag([[t["text"] for t in sentence["tokens"]]], nbest=4)
-    assert [p.probability for p in tagged.nbest] == pytest.approx(probabilities)
+    assert [p.probability for p in tagged.nbest] == pytest.approx(probabilities, rel=1e-3)
 
 
 def test_nbest_needs_jsonl(model_dir):
