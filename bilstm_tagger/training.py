@@ -40,6 +40,9 @@ from .schemes import convert, detect_scheme, same_kind, tag_kind, tags_to_spans
 from .vocab import Batch, Vocab
 
 BUCKET_BATCHES = 50  # batches per pool of sentences sorted by length
+# How often the processes of a distributed run ask each other whether one got a signal: each
+# asking is a collective of about 0.5 ms on gloo, against 15 to 30 ms for a step.
+STOP_CHECK_STEPS = 16
 
 
 @dataclass
@@ -278,8 +281,8 @@ def train_epochs(
     record is yielded, so the caller can save it to resume from. ``on_batch`` hears of every
     optimiser step.
 
-    ``interruption`` is asked before every step for a signal that arrived (its number, or
-    ``None``); when any process has one, all of them raise
+    ``interruption`` is asked every ``STOP_CHECK_STEPS`` steps for a signal that arrived (its
+    number, or ``None``); when any process has one, all of them raise
     :class:`~bilstm_tagger.errors.TrainingInterrupted` at the same step. A single process need not
     ask: its signal handler may raise at once.
     """
@@ -344,8 +347,8 @@ def _train_epoch(
     lengths = [len(s) for s in data.train]
     batches = _at_least_one_each(make_batches(lengths, config.batch_size * group.world_size, state.batch_rng), group)
     total_loss, done, started = 0.0, 0, time.perf_counter()
-    for whole_batch in batches:
-        if interruption is not None:
+    for step, whole_batch in enumerate(batches):
+        if interruption is not None and step % STOP_CHECK_STEPS == 0:
             signum = interruption()
             if group.any(signum is not None):
                 raise TrainingInterrupted(signum or 15)  # another process had the signal: SIGTERM

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 from .config import TAG_BATCH_SIZE
 from .errors import InputError, WorkerError
+from .runtime import freeze_loaded_objects, set_threads
 
 if TYPE_CHECKING:
     from .decoding import ProbabilityRequest
@@ -149,6 +150,7 @@ class TaggerPool:
 
             self._workers = [_Worker(context, settings, number, workers, self._lock) for number in range(workers)]
             self.tagger = Tagger.load(path)  # on the CPU: this copy never tags
+            freeze_loaded_objects()
             for worker in self._workers:
                 _value(self._receive(worker))  # its model is loaded: raises what loading it raised
         except BaseException:
@@ -299,11 +301,12 @@ def open_tagger(
         InputError: ``workers`` below 1, or a model directory that does not load.
     """
     if workers == 1:
-        from .runtime import set_threads
         from .tagging import Tagger
 
         set_threads(threads)
-        yield Tagger.load(path, device=device)
+        tagger = Tagger.load(path, device=device)
+        freeze_loaded_objects()
+        yield tagger
         return
     with TaggerPool(path, workers, threads, device) as pool:
         yield pool
@@ -429,11 +432,11 @@ def _serve(connection: Connection, settings: WorkerSettings) -> None:
     """A worker's life: load the model, say so, then answer each job in turn until its pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the pool on Ctrl-C
     try:
-        from .runtime import set_threads
         from .tagging import Tagger
 
         set_threads(settings.threads)
         tagger = Tagger.load(settings.path, device=settings.device)
+        freeze_loaded_objects()
         reply = Reply(os.getpid())
     except Exception as error:
         reply = _failure(error)

@@ -4,7 +4,8 @@ Each test names its row. Rows covered elsewhere, through the CLI too: SIGKILL, C
 training (test_resilience.py), mis-columned, truncated and binary files, bad model directories and usage
 errors (test_cli.py), labels never seen in training, 1,000,000 lines and a closed output pipe
 (test_hostile.py), a slow pipe (test_cli.py), a line of only invisible characters (test_invisible_lines.py),
-hostile raw text (test_hostile.py, test_segmentation.py).
+hostile raw text (test_hostile.py, test_segmentation.py), the torchrun rows (test_distributed.py), a killed
+tagging worker (test_workers.py).
 """
 
 import json

@@ -188,6 +188,18 @@ def test_evaluate_prints_the_same_with_two_workers(tmp_path):
     assert "micro avg" in outputs[0][0] and "Errors by type" in outputs[0][0]
 
 
+def test_the_command_writes_the_same_jsonl_with_two_workers_as_one_process_on_all_its_threads(tmp_path):
+    """As users compare it: the default threads (all cores in one process, 1 per worker), floats included."""
+    path = tmp_path / "input.txt"
+    path.write_text(RAW_TEXT * 20)
+    outputs = [
+        tagger("tag", MODEL, "--input", path, "-f", "jsonl", "--nbest", "3", "--workers", workers).stdout
+        for workers in ("1", "2")
+    ]
+    assert outputs[0] == outputs[1]
+    assert len(outputs[0].splitlines()) == RAW_TEXT.count("\n") * 20
+
+
 def test_a_closed_output_pipe_ends_quietly():
     command = [sys.executable, "-m", "bilstm_tagger", "tag", str(MODEL), "--workers", "2", "-f", "inline"]
     assert_a_closed_output_pipe_ends_quietly(command)
