@@ -6,6 +6,8 @@ import queue
 import threading
 from collections.abc import Iterable, Iterator
 
+CLOSE_WAIT = 0.5  # seconds
+
 
 class ReadAhead:
     """Runs an iterator in a background thread; :meth:`take` returns whatever has arrived.
@@ -21,16 +23,35 @@ class ReadAhead:
         self._queue: queue.Queue = queue.Queue(maxsize=capacity)
         self._pending_error: BaseException | None = None
         self._finished = False
-        threading.Thread(target=self._produce, args=(iter(iterable),), daemon=True).start()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._produce, args=(iter(iterable),), daemon=True)
+        self._thread.start()
 
     def _produce(self, iterator: Iterator) -> None:
         try:
             for item in iterator:
+                if self._closed.is_set():
+                    return
                 self._queue.put(item)
         except BaseException as error:  # handed over to the consumer's thread
             self._queue.put(_Failure(error))
         else:
             self._queue.put(self._END)
+
+    def close(self, wait: float = CLOSE_WAIT) -> None:
+        """Stop reading: the thread ends after the item it is reading (waited for ``wait`` seconds at most).
+
+        Call it before the program exits early (a closed output pipe, an error): a daemon thread
+        still running extension code (spaCy's tokenizer) when the interpreter shuts down can abort
+        the process. One blocked reading a pipe that sends nothing is left to its read.
+        """
+        self._closed.set()
+        while True:  # room for the item the thread may be putting, so that it sees the flag
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._thread.join(wait)
 
     def take(self, limit: int, patience: float | None = 0.0) -> list:
         """Wait for one item, then for more until there are ``limit`` or none came for ``patience``

@@ -102,6 +102,7 @@ def tag_file(
             output.flush()
             written += len(documents)
     finally:
+        source.close()
         writer.end()
         output.flush()
     return written
