@@ -121,10 +121,7 @@ def exit_codes(command: Callable) -> Callable:
             if not is_quiet_rank():  # under torchrun every process failed alike: rank 0 speaks for all
                 print(str(error), file=sys.stderr)
             raise typer.Exit(2) from None
-        except DistributedError as error:  # a training process died or stopped answering
-            print(f"error: {error}", file=sys.stderr)
-            raise typer.Exit(1) from None
-        except WorkerError as error:  # a tagging worker died (killed, out of memory): its line says which
+        except (DistributedError, WorkerError) as error:  # a training process or tagging worker lost: which, how
             print(f"error: {error}", file=sys.stderr)
             raise typer.Exit(1) from None
         except BrokenPipeError:

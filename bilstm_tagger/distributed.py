@@ -121,7 +121,8 @@ class ProcessGroup:
         """Run ``step`` on every process; if it raised :class:`InputError` on any, raise it on all.
 
         The error is rank 0's if it has one, so that the run ends with one message, the same as a
-        single process would give (only rank 0 prints input errors; see :func:`is_quiet_rank`).
+        single process would give (only rank 0 prints input errors: see
+        :func:`bilstm_tagger.runtime.is_quiet_rank`).
         """
         try:
             result, failure = step(), None
