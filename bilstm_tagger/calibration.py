@@ -134,10 +134,13 @@ def _log_loss(confidences: Sequence[float], correct: Sequence[bool]) -> float:
 
 
 def calibrate_model(model_dir, sentences: Sequence[Sentence], name: str) -> Calibrated:
-    """Fit the temperature of the model in ``model_dir`` on labelled ``sentences`` and store it there."""
+    """Fit the temperature of the model in ``model_dir`` on labelled ``sentences`` and store it there.
+
+    On torch, which training (its caller) has loaded: the same temperature whether ONNX Runtime is installed or not.
+    """
     from .tagging import Tagger
 
-    return _calibrate(Tagger.load(model_dir), model_dir, sentences, name)
+    return _calibrate(Tagger.load(model_dir, engine="torch"), model_dir, sentences, name)
 
 
 def calibrate_file(model_dir, path, corpus_format: str = "auto", **columns) -> Calibrated:

@@ -12,6 +12,10 @@ Layout of ``MODEL_DIR``:
 * ``calibration.json`` (optional): the temperature that makes the CRF's probabilities calibrated,
   fitted on the dev set when training ends or by ``tagger calibrate`` (:mod:`bilstm_tagger.calibration`);
   without it the temperature is 1;
+* ``model.onnx`` (optional): the network from characters and words to tag scores, for ONNX
+  Runtime, written when training ends and by ``tagger export`` (:mod:`bilstm_tagger.onnx_export`);
+  it records the SHA-256 of the ``model.pt``, ``vocab.json`` and model settings it was made from, and is
+  not used once they changed;
 * ``metrics.jsonl``: one JSON object per training epoch (written by :class:`~bilstm_tagger.rundir.RunDirectory`);
 * ``resume.pt``: while training runs, the state to continue it from the last completed epoch
   (weights, optimiser, random-number and early-stopping state); removed when training ends.
@@ -42,6 +46,7 @@ PRETRAINED_FILE = "pretrained.pt"
 METRICS_FILE = "metrics.jsonl"
 RESUME_FILE = "resume.pt"
 CALIBRATION_FILE = "calibration.json"
+ONNX_FILE = "model.onnx"
 
 
 @dataclass

@@ -17,6 +17,7 @@ import typer
 
 from .config import (
     DEFAULT_LEARNING_RATES,
+    ENGINES,
     OPTION_NAMES,
     PRESETS,
     TAG_BATCH_SIZE,
@@ -73,6 +74,9 @@ EncodingErrorsOption = Annotated[
         rich_help_panel=DATA,
     ),
 ]
+ModelDirArgument = Annotated[
+    Path, typer.Argument(metavar="MODEL_DIR", help="Model directory written by tagger train.", show_default=False)
+]
 DeviceOption = Annotated[
     str, typer.Option(help="cpu, cuda, cuda:N, or auto (CUDA when available).", rich_help_panel=RUN)
 ]
@@ -89,10 +93,19 @@ WorkersOption = Annotated[
         rich_help_panel=RUN,
     ),
 ]
+EngineOption = Annotated[
+    Literal[ENGINES],
+    typer.Option(
+        help="What runs the network: onnx (ONNX Runtime, no torch: starts and tags faster), torch, or auto: "
+        "onnx when the model has a model.onnx made from its weights (tagger train and tagger export write it) "
+        "and onnxruntime is installed, else torch.",
+        rich_help_panel=RUN,
+    ),
+]
 WorkerThreadsOption = Annotated[
     Optional[int],
     typer.Option(
-        help="CPU threads for torch in each tagging process; 0 means one per available core. "
+        help="CPU threads for the network in each tagging process; 0 means one per available core. "
         "Default: one per core, or 1 with --workers above 1.",
         show_default=False,
         rich_help_panel=RUN,
@@ -373,9 +386,7 @@ def train(
 @app.command()
 @exit_codes
 def evaluate(
-    model_dir: Annotated[
-        Path, typer.Argument(metavar="MODEL_DIR", help="Model directory written by tagger train.", show_default=False)
-    ],
+    model_dir: ModelDirArgument,
     test_file: Annotated[
         Path,
         typer.Argument(
@@ -409,6 +420,7 @@ def evaluate(
     workers: WorkersOption = 1,
     threads: WorkerThreadsOption = None,
     device: DeviceOption = "cpu",
+    engine: EngineOption = "auto",
 ) -> None:
     """Score a model on a labelled TEST_FILE and print a table of the figures.
 
@@ -423,8 +435,9 @@ def evaluate(
     from .workers import open_tagger
 
     columns = dict(word_column=word_column, tag_column=tag_column, encoding_errors=encoding_errors)
-    with open_tagger(model_dir, device=device, workers=workers, threads=threads) as tagger:
-        from .tagging import evaluate_file  # torch: after the workers' start, which imports it alongside
+    with open_tagger(model_dir, device, workers, threads, engine) as tagger:
+        _note_engine(tagger)
+        from .tagging import evaluate_file
 
         evaluation = evaluate_file(tagger, test_file, corpus_format, batch_size=batch_size, **columns)
     report = evaluation.report
@@ -449,9 +462,7 @@ def evaluate(
 @app.command()
 @exit_codes
 def calibrate(
-    model_dir: Annotated[
-        Path, typer.Argument(metavar="MODEL_DIR", help="Model directory written by tagger train.", show_default=False)
-    ],
+    model_dir: ModelDirArgument,
     dev_file: Annotated[
         Path,
         typer.Argument(
@@ -482,9 +493,7 @@ def calibrate(
 @app.command()
 @exit_codes
 def report(
-    model_dir: Annotated[
-        Path, typer.Argument(metavar="MODEL_DIR", help="Model directory written by tagger train.", show_default=False)
-    ],
+    model_dir: ModelDirArgument,
     output: Annotated[Path, typer.Option("--output", "-o", help="The HTML page to write.", show_default=False)],
     test: Annotated[
         Optional[Path],
@@ -536,9 +545,7 @@ def report(
 @app.command()
 @exit_codes
 def tag(
-    model_dir: Annotated[
-        Path, typer.Argument(metavar="MODEL_DIR", help="Model directory written by tagger train.", show_default=False)
-    ],
+    model_dir: ModelDirArgument,
     input_file: Annotated[
         Optional[Path],
         typer.Option("--input", "-i", help="Read this file instead of standard input.", show_default=False),
@@ -587,6 +594,7 @@ def tag(
     workers: WorkersOption = 1,
     threads: WorkerThreadsOption = None,
     device: DeviceOption = "cpu",
+    engine: EngineOption = "auto",
 ) -> None:
     """Tag text from standard input (or --input) and write it to standard output.
 
@@ -607,12 +615,86 @@ def tag(
         nbest=nbest,
         min_confidence=min_confidence,
     )
-    with open_tagger(model_dir, device=device, workers=workers, threads=threads) as tagger:
+    with open_tagger(model_dir, device, workers, threads, engine) as tagger:
+        _note_engine(tagger)
         stream, name = _open_input(input_file)
         tagger.tag_file(stream, name, sys.stdout, **options)
     # Closed only once all of it was read: after an error or Ctrl-C its reader thread may be blocked
     # in a read, holding the stream's lock, and closing it would wait for that read for ever.
     stream.close()
+
+
+@app.command()
+@exit_codes
+def export(
+    model_dir: ModelDirArgument,
+) -> None:
+    """Write MODEL_DIR/model.onnx from the model's weights, for tagging on ONNX Runtime without torch.
+
+    tagger train does this when it ends, where the onnx package is installed (make install includes it);
+    use this for models trained before, or without it. tagger tag and tagger evaluate then use it.
+    Example: tagger export models/sample
+    """
+    from .onnx_export import export_model
+
+    result = export_model(model_dir)
+    typer.echo(f"ONNX model written to {result.path} ({result.bytes / 1e6:.1f} MB)", err=True)
+
+
+@app.command()
+@exit_codes
+def serve(
+    model_dir: ModelDirArgument,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; the default answers this machine only.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on; 0 for any free one.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Server processes, each with a copy of the model, sharing the port.")
+    ] = 1,
+    max_body: Annotated[
+        int, typer.Option(min=1, metavar="BYTES", help="Largest request body accepted; larger ones get 413.")
+    ] = 1 << 20,
+    timeout: Annotated[
+        float,
+        typer.Option(min=0.1, metavar="SECONDS", help="Time a client has to send its whole request (408 after it)."),
+    ] = 10.0,
+    batch_size: BatchSizeOption = TAG_BATCH_SIZE,
+    threads: WorkerThreadsOption = None,
+    device: DeviceOption = "cpu",
+    engine: EngineOption = "auto",
+) -> None:
+    """Serve the model over HTTP: POST /tag with JSON, GET /health, GET /info, GET /openapi.json.
+
+    POST /tag takes {"text": "..."}, {"texts": [...]} or {"sentences": [[tokens]]} (and nbest,
+    min_confidence) and answers what tagger tag --format jsonl writes. Requests that arrive together
+    are tagged together. SIGTERM or Ctrl-C finishes the requests in flight, then exits 0.
+    Example: tagger serve models/sample --port 8000
+    """
+    from .serve import ServerSettings
+    from .serve import serve as run_server
+
+    settings = ServerSettings(
+        str(model_dir), host, port, workers, threads, engine, device, max_body, timeout, batch_size
+    )
+
+    def ready(url: str, engine: str) -> None:
+        typer.echo(
+            f"Serving {model_dir} ({engine}) on {url}: POST /tag, GET /health, GET /info, GET /openapi.json", err=True
+        )
+
+    def failed(error: Exception) -> None:
+        typer.echo(f"error: {error}", err=True)
+
+    code = run_server(settings, ready, failed)
+    if code:
+        raise typer.Exit(code)
+
+
+def _note_engine(tagger) -> None:
+    """Say why a model that has a model.onnx is not tagging on it (``--engine auto`` fell back to torch)."""
+    if tagger.engine_note:
+        typer.echo(f"note: tagging with torch: {tagger.engine_note}", err=True)
 
 
 def _open_input(input_file: Path | None) -> tuple[BinaryIO, str]:

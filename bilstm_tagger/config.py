@@ -21,6 +21,7 @@ from .schemes import TRAINING_SCHEMES
 TAG_BATCH_SIZE = 256  # sentences per batch when tagging: measured fastest on 2 cores (benchmarks/README.md)
 MAX_SEGMENT_TOKENS = 500  # longer sentences are tagged (and trained on) in pieces of this length
 MAX_BATCH_TOKENS = 16_384  # padded tokens per batch when tagging, to bound memory
+ENGINES = ("auto", "torch", "onnx")  # what runs the network when tagging: see bilstm_tagger.networks
 
 DEFAULT_LEARNING_RATES = {"sgd": 0.015, "adam": 0.002}
 

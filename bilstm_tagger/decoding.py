@@ -3,6 +3,8 @@
 Sentences are read a buffer at a time, sorted by length inside the buffer so that batches carry
 little padding, decoded batch by batch, and given back in input order, as tag lists in the
 scheme the model predicts in, with their probabilities when asked (:class:`ProbabilityRequest`).
+The network that scores the tags runs on torch or ONNX Runtime (:mod:`bilstm_tagger.networks`);
+the rest is numpy, the same for both.
 Training's dev evaluation and :class:`~bilstm_tagger.tagging.Tagger` both decode through here.
 """
 
@@ -13,11 +15,9 @@ from dataclasses import dataclass
 from functools import reduce
 from itertools import islice
 
-import torch
-
 from .config import MAX_BATCH_TOKENS, MAX_SEGMENT_TOKENS, TAG_BATCH_SIZE
 from .errors import InputError
-from .model import BiLstmCrf
+from .networks import EmissionNetwork
 from .posteriors import SentencePosterior, merge_nbest, sentence_posteriors
 from .predictions import NBestPath
 from .schemes import Span, continuation_tags, tags_to_spans
@@ -62,10 +62,9 @@ class Prediction:
 
 
 def predict_tags(
-    model: BiLstmCrf,
+    network: EmissionNetwork,
     vocab: Vocab,
     sentences: Iterable[Sequence[str]],
-    device: torch.device | str = "cpu",
     batch_size: int = TAG_BATCH_SIZE,
     buffer_batches: int = 8,
     request: ProbabilityRequest = PLAIN,
@@ -78,14 +77,13 @@ def predict_tags(
     check_batch_size(batch_size)
     iterator = iter(sentences)
     while buffer := list(islice(iterator, batch_size * buffer_batches)):
-        yield from zip(buffer, tag_buffer(model, vocab, buffer, device, batch_size, request))
+        yield from zip(buffer, tag_buffer(network, vocab, buffer, batch_size, request))
 
 
 def tag_buffer(
-    model: BiLstmCrf,
+    network: EmissionNetwork,
     vocab: Vocab,
     buffer: Sequence[Sequence[str]],
-    device: torch.device | str = "cpu",
     batch_size: int = TAG_BATCH_SIZE,
     request: ProbabilityRequest = PLAIN,
 ) -> list[Prediction]:
@@ -97,7 +95,6 @@ def tag_buffer(
     crosses a cut becomes two. Each piece's probabilities are its own; the n-best sequences of a
     long sentence are the best combinations of its pieces' n-best sequences.
     """
-    model.eval()
     labels = vocab.tags.itos
     # (length, sentence, first token) of each piece, shortest first
     segments = sorted(
@@ -106,20 +103,17 @@ def tag_buffer(
         for start in range(0, len(tokens), MAX_SEGMENT_TOKENS)
     )
     pieces: dict[tuple[int, int], Prediction] = {}
-    with torch.inference_mode():
-        for batch_segments in _batches(segments, batch_size):
-            batch = vocab.encode(
-                [buffer[index][start : start + length] for length, index, start in batch_segments], device=device
-            )
-            emissions = model.emissions(batch)
-            paths = model.crf.decode(emissions, mask=batch.mask)
-            posteriors = (
-                sentence_posteriors(model.crf, emissions, batch.mask, request.temperature)
-                if request.needs_posteriors
-                else [None] * len(paths)
-            )
-            for (_, index, start), path, posterior in zip(batch_segments, paths, posteriors):
-                pieces[index, start] = _prediction(path, posterior, labels, request)
+    for batch_segments in _batches(segments, batch_size):
+        batch = vocab.arrays([buffer[index][start : start + length] for length, index, start in batch_segments])
+        emissions = network.emissions(batch)  # (B, T, K)
+        paths = network.crf.viterbi(emissions, batch.lengths)
+        posteriors = (
+            sentence_posteriors(network.crf, emissions, batch.lengths, request.temperature)
+            if request.needs_posteriors
+            else [None] * len(paths)
+        )
+        for (_, index, start), path, posterior in zip(batch_segments, paths, posteriors):
+            pieces[index, start] = _prediction(path, posterior, labels, request)
     return [
         _join([pieces[index, start] for start in range(0, len(tokens), MAX_SEGMENT_TOKENS)], request.nbest)
         for index, tokens in enumerate(buffer)

@@ -17,7 +17,7 @@ Forbidden transitions count as impossible here (their score is minus infinity, n
 ``-10000`` the trained CRF holds), and every score is divided by the model's temperature (see
 :mod:`bilstm_tagger.calibration`), which changes the probabilities but never the best path.
 
-The batch part runs in torch; each sentence's results are then read in numpy. Shapes: ``T``
+All in numpy, without torch: the batch part for all sentences at once, then each sentence's results. Shapes: ``T``
 tokens, ``K`` tags, ``B`` sentences, ``S`` spans.
 """
 
@@ -26,9 +26,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 
-from .crf import ConstrainedCRF
+from .crf_scores import CrfScores
 
 
 class SentencePosterior:
@@ -144,38 +143,35 @@ class SentencePosterior:
 
 
 def sentence_posteriors(
-    crf: ConstrainedCRF, emissions: torch.Tensor, mask: torch.Tensor, temperature: float = 1.0
+    crf: CrfScores, emissions: np.ndarray, lengths: Sequence[int], temperature: float = 1.0
 ) -> list[SentencePosterior]:
     """The forward-backward pass over a batch, then one :class:`SentencePosterior` per sentence.
 
     Args:
-        crf: the model's CRF, whose forbidden transitions become ``-inf``.
-        emissions: ``(B, T, K)`` tag scores; ``mask``: ``(B, T)``, true at real tokens.
+        crf: the model's CRF scores, whose forbidden transitions become ``-inf``.
+        emissions: ``(B, T, K)`` tag scores; ``lengths``: ``B`` sentence lengths.
         temperature: every score is divided by it (1: the model as trained).
     """
     # In float64: probabilities near 1 are the common case, and float32 sums leave them 1e-7 off.
-    scaled = emissions.detach().double() / temperature
-    transitions = crf.transitions.detach().double().masked_fill(crf.forbidden_transitions, -torch.inf) / temperature
-    start = crf.start_transitions.detach().double().masked_fill(crf.forbidden_starts, -torch.inf) / temperature
-    end = crf.end_transitions.detach().double().masked_fill(crf.forbidden_ends, -torch.inf) / temperature
-    time_major, mask_t = scaled.transpose(0, 1), mask.bool().t()
-    alphas, betas = scaled_forward_backward(time_major, mask_t, start, transitions, end)  # (T, B, K) each
-    log_z = torch.logsumexp(alphas[-1] + end, dim=1)  # (B,)
-    lengths = mask.sum(1).tolist()
-    to_numpy = _numpy_float64
-    arrays = (to_numpy(transitions), to_numpy(start), to_numpy(end))
-    scaled, alphas, betas, log_z = to_numpy(scaled), to_numpy(alphas), to_numpy(betas), to_numpy(log_z)
+    scaled = emissions.astype(np.float64) / temperature
+    transitions = np.where(crf.forbidden_transitions, -np.inf, crf.transitions.astype(np.float64)) / temperature
+    start = np.where(crf.forbidden_starts, -np.inf, crf.start.astype(np.float64)) / temperature
+    end = np.where(crf.forbidden_ends, -np.inf, crf.end.astype(np.float64)) / temperature
+    lengths = list(lengths)
+    mask = np.arange(scaled.shape[1])[:, None] < np.asarray(lengths)[None, :]  # (T, B)
+    alphas, betas = scaled_forward_backward(scaled.transpose(1, 0, 2), mask, start, transitions, end)  # (T, B, K)
+    log_z = [_logsumexp(row) for row in alphas[-1] + end]
     return [
         SentencePosterior(
-            scaled[index, :length], *arrays, alphas[:length, index], betas[:length, index], float(log_z[index])
+            scaled[index, :length], transitions, start, end, alphas[:length, index], betas[:length, index], log_z[index]
         )
         for index, length in enumerate(lengths)
     ]
 
 
 def scaled_forward_backward(
-    emissions: torch.Tensor, mask: torch.Tensor, start: torch.Tensor, transitions: torch.Tensor, end: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+    emissions: np.ndarray, mask: np.ndarray, start: np.ndarray, transitions: np.ndarray, end: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """The log alphas and betas of :func:`~bilstm_tagger.crf.forward_scores` and
     :func:`~bilstm_tagger.crf.backward_scores`, computed in probability space with a scale per step.
 
@@ -184,38 +180,36 @@ def scaled_forward_backward(
     ``(T, B, K)`` emissions, ``(T, B)`` bool mask (first row all true), ``(K,)`` start and end, ``(K, K)``
     transitions, forbidden ones ``-inf`` → ``(T, B, K)`` log alphas and log betas.
     """
-    steps = emissions.size(0)
-    shift = emissions.max(dim=2, keepdim=True).values  # (T, B, 1): exp of the rest stays in range
-    weights = torch.exp(emissions - shift)  # (T, B, K)
-    step_matrix = torch.exp(transitions)  # (K, K), 0 where forbidden
-    mask_f = mask.unsqueeze(2)  # (T, B, 1)
-    alphas = torch.empty_like(emissions)
-    alpha = torch.exp(start) * weights[0]
-    scale = alpha.sum(dim=1, keepdim=True)
-    alpha = alpha / scale
-    log_scale = torch.log(scale) + shift[0]  # (B, 1): the log of what alpha was divided by, so far
-    alphas[0] = torch.log(alpha) + log_scale
-    for step in range(1, steps):
-        following = (alpha @ step_matrix) * weights[step]
-        scale = following.sum(dim=1, keepdim=True)
-        alpha = torch.where(mask_f[step], following / scale, alpha)
-        log_scale = torch.where(mask_f[step], log_scale + torch.log(scale) + shift[step], log_scale)
-        alphas[step] = torch.log(alpha) + log_scale
-    betas = torch.empty_like(emissions)
-    end_weights = torch.exp(end).expand_as(alpha)
-    beta = end_weights / end_weights.sum(dim=1, keepdim=True)
-    log_scale = torch.log(end_weights.sum(dim=1, keepdim=True))
-    betas[steps - 1] = torch.log(beta) + log_scale
-    for step in range(steps - 2, -1, -1):
-        following = (weights[step + 1] * beta) @ step_matrix.t()
-        scale = following.sum(dim=1, keepdim=True)
-        beta = torch.where(mask_f[step + 1], following / scale, end_weights / end_weights.sum(dim=1, keepdim=True))
-        log_scale = torch.where(
-            mask_f[step + 1],
-            log_scale + torch.log(scale) + shift[step + 1],
-            torch.log(end_weights.sum(dim=1, keepdim=True)),
-        )
-        betas[step] = torch.log(beta) + log_scale
+    steps = emissions.shape[0]
+    shift = emissions.max(axis=2, keepdims=True)  # (T, B, 1): exp of the rest stays in range
+    weights = np.exp(emissions - shift)  # (T, B, K)
+    step_matrix = np.exp(transitions)  # (K, K), 0 where forbidden
+    mask_f = mask[:, :, None]  # (T, B, 1)
+    alphas = np.empty_like(emissions)
+    betas = np.empty_like(emissions)
+    with np.errstate(divide="ignore"):  # log(0) = -inf: a tag no allowed path reaches
+        alpha = np.exp(start) * weights[0]
+        scale = alpha.sum(axis=1, keepdims=True)
+        alpha = alpha / scale
+        log_scale = np.log(scale) + shift[0]  # (B, 1): the log of what alpha was divided by, so far
+        alphas[0] = np.log(alpha) + log_scale
+        for step in range(1, steps):
+            following = (alpha @ step_matrix) * weights[step]
+            scale = following.sum(axis=1, keepdims=True)
+            alpha = np.where(mask_f[step], following / scale, alpha)
+            log_scale = np.where(mask_f[step], log_scale + np.log(scale) + shift[step], log_scale)
+            alphas[step] = np.log(alpha) + log_scale
+        end_weights = np.broadcast_to(np.exp(end), alpha.shape)
+        end_total = end_weights.sum(axis=1, keepdims=True)
+        beta = end_weights / end_total
+        log_scale = np.log(end_total)
+        betas[steps - 1] = np.log(beta) + log_scale
+        for step in range(steps - 2, -1, -1):
+            following = (weights[step + 1] * beta) @ step_matrix.T
+            scale = following.sum(axis=1, keepdims=True)
+            beta = np.where(mask_f[step + 1], following / scale, end_weights / end_total)
+            log_scale = np.where(mask_f[step + 1], log_scale + np.log(scale) + shift[step + 1], np.log(end_total))
+            betas[step] = np.log(beta) + log_scale
     return alphas, betas
 
 
@@ -224,10 +218,6 @@ def merge_nbest(first: list[tuple[list[int], float]], second: list[tuple[list[in
     combined = [(a + b, p * q) for a, p in first for b, q in second]
     combined.sort(key=lambda item: -item[1])
     return combined[:n]
-
-
-def _numpy_float64(tensor: torch.Tensor) -> np.ndarray:
-    return tensor.to("cpu", torch.float64).numpy()
 
 
 def _logsumexp(values: np.ndarray) -> float:

@@ -14,11 +14,13 @@ same step.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 from .calibration import calibrate_model
 from .config import TrainingConfig
@@ -27,6 +29,7 @@ from .distributed import ProcessGroup, join_process_group
 from .embeddings import coverage
 from .errors import DistributedError, InputError, TrainingInterrupted
 from .events import RunInterrupted, TrainingResult
+from .onnx_export import export_model
 from .reporting import Reporter
 from .rundir import RunDirectory, data_fingerprint
 from .training import TrainingState, setup_training, train_epochs
@@ -218,7 +221,16 @@ def _run(
         reporter.training_finished(result)
         # The temperature that calibrates the model's confidences, from the best weights just saved.
         reporter.calibrated(calibrate_model(run_dir.path, state.data.dev, "dev"))
+        reporter.info(_export_onnx(run_dir.path))
     return result
+
+
+def _export_onnx(directory: Path) -> str:
+    """Write ``model.onnx`` for tagging without torch, where the onnx package is installed; say what was done."""
+    if importlib.util.find_spec("onnx") is None:
+        return "No model.onnx written (tagging will use torch): the onnx package is not installed"
+    result = export_model(directory)
+    return f"ONNX model for tagging without torch: {result.path} ({result.bytes / 1e6:.1f} MB)"
 
 
 def _check_same_everywhere(group: ProcessGroup, fingerprint: str, config: TrainingConfig) -> None:

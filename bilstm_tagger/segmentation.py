@@ -15,8 +15,8 @@ come, runs at 100,000 tokens/s, too slow for a pipeline that must tag 60,000 tok
 model of about 100,000. spaCy caches every word it has tokenized: on text it has seen it was the
 fastest (760,000 tokens/s; blingfire 0.6×, syntok 0.33×), on a long stream of new text it was
 not (270,000 tokens/s; blingfire 1.7×, syntok 1.0×), since a word it has not seen costs it some
-20 µs. Its drawback is start-up: importing spaCy takes about a second on top of torch (which its
-thinc imports when installed), so it is imported on the first call, not with this module.
+20 µs. Its drawback is start-up: importing spaCy takes about a second (and its thinc would import torch,
+which :func:`_without_torch` prevents), so it is imported on the first call, not with this module.
 
 With the post-processing below, ``split_text`` scores 99.9 token F1 on CoNLL-2003 test sentences
 joined into raw text (spaCy alone 94.4: it splits hyphenated words, list numbers and emoticon
@@ -78,7 +78,9 @@ megabyte-long line still takes seconds, not hours.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import sys
 import unicodedata
 from collections.abc import Sequence
 from typing import Any
@@ -143,15 +145,35 @@ def _is_regional_indicator(character: str) -> bool:
     return 0x1F1E6 <= ord(character) <= 0x1F1FF
 
 
+@contextlib.contextmanager
+def _without_torch():
+    """Hide torch from what is imported in the block, unless it is imported already.
+
+    spaCy's thinc imports torch when it is installed (1 to 2 s, and 200 MB), for neural pipelines
+    that the rule-based tokenizer never runs. A ``None`` in ``sys.modules`` makes ``import torch``
+    fail, which thinc takes as "no torch"; torch can still be imported after the block.
+    """
+    if "torch" in sys.modules:
+        yield
+        return
+    sys.modules["torch"] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if sys.modules.get("torch", 0) is None:
+            del sys.modules["torch"]
+
+
 class _English:
     """spaCy's English tokenizer, set up once and built anew when its vocabulary grows too big."""
 
     def __init__(self) -> None:
         # Imported here, not at the top: spaCy takes about a second to import, and only raw-text
         # tagging needs it.
-        from spacy.attrs import IDX, LENGTH
-        from spacy.lang.en import English
-        from spacy.pipeline.sentencizer import Sentencizer
+        with _without_torch():
+            from spacy.attrs import IDX, LENGTH
+            from spacy.lang.en import English
+            from spacy.pipeline.sentencizer import Sentencizer
 
         self._english = English
         self.attributes = [IDX, LENGTH]

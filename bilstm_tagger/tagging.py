@@ -13,23 +13,22 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import BinaryIO, Protocol, TextIO
-
-import torch
+from typing import TYPE_CHECKING, BinaryIO, Protocol, TextIO
 
 from . import checkpoint
-from .analysis import ErrorAnalysis, analyse
-from .config import TAG_BATCH_SIZE, ModelConfig
+from .config import TAG_BATCH_SIZE
 from .corpus import Sentence, corpus_name, read_corpus, resolve_format
 from .decoding import Prediction, ProbabilityRequest, check_batch_size, predict_tags, tag_buffer
 from .documents import TextInput, raw_text
 from .errors import InputError
-from .evaluation import EvaluationReport, evaluate
-from .model import BiLstmCrf, build_model
+from .networks import EmissionNetwork, check_model_config, choose_engine, load_network
 from .predictions import Document, TaggedSentence, tagged_sentence
-from .runtime import resolve_device
 from .schemes import detect_scheme, same_kind, tag_kind
 from .vocab import Vocab
+
+if TYPE_CHECKING:  # torch, seqeval and scikit-learn take seconds to import: tagging needs none of them
+    from .analysis import ErrorAnalysis
+    from .evaluation import EvaluationReport
 
 
 class Tagger:
@@ -45,75 +44,70 @@ class Tagger:
     Tags come back in the scheme of the data the model was trained on (``output_scheme``).
 
     Args:
-        model: the network.
+        network: the network that scores the tags, on torch or ONNX Runtime (:mod:`bilstm_tagger.networks`).
         vocab: its vocabularies.
         tag_scheme: the scheme the model predicts in.
         output_scheme: the scheme tags are returned in.
-        device: where the model runs.
         corpus_settings: how the training corpus was read (format, word and tag columns).
         temperature: the calibration temperature for probabilities (``calibration.json``).
         name: the model's name in messages and pages (its directory).
+        engine_note: why ``engine="auto"`` did not take ONNX Runtime for a model that has a ``model.onnx``.
     """
 
     def __init__(
         self,
-        model: BiLstmCrf,
+        network: EmissionNetwork,
         vocab: Vocab,
         tag_scheme: str,
         output_scheme: str,
-        device: torch.device | str = "cpu",
         corpus_settings: dict | None = None,
         temperature: float = 1.0,
         name: str = "",
+        engine_note: str | None = None,
     ):
-        self.model = model.to(device).eval()
+        self.network = network
         self.temperature = temperature
         self.name = name
         self.corpus_settings = corpus_settings or {}
         self.vocab = vocab
         self.tag_scheme = tag_scheme
         self.output_scheme = output_scheme
-        self.device = torch.device(device)
+        self.engine_note = engine_note
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str = "cpu") -> Tagger:
+    def load(
+        cls, path: str | os.PathLike, device: str = "cpu", engine: str = "auto", threads: int | None = None
+    ) -> Tagger:
         """Load a model directory written by ``tagger train``.
 
         Args:
             path: the model directory.
             device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+            engine: ``auto``, ``torch`` or ``onnx`` (see :mod:`bilstm_tagger.networks`).
+            threads: CPU threads for the network (``None`` or 0: one per available core).
 
         Raises:
             InputError: not a model directory, a corrupted file, or an incompatible version.
         """
         info = checkpoint.load_info(path)
-        resolved = resolve_device(device)
         vocab = Vocab.from_json(info.vocab)
+        check_model_config(path, info)
+        choice = choose_engine(path, engine, device)
+        note = choice.reason
         try:
-            model = build_model(ModelConfig(**info.model), vocab, info.tag_scheme)
-        except (TypeError, InputError) as error:
-            message = error.message if isinstance(error, InputError) else str(error)
-            raise InputError(
-                f"bad model configuration: {message}", os.path.join(path, checkpoint.CONFIG_FILE)
-            ) from None
-        state = checkpoint.load_weights(path, device="cpu")
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as error:
-            reason = str(error).strip().splitlines()[0]
-            raise InputError(
-                f"weights do not match {checkpoint.CONFIG_FILE} ({reason})", os.path.join(path, checkpoint.WEIGHTS_FILE)
-            ) from None
-        if vocab.extra_words:
-            vectors = checkpoint.load_extra_word_vectors(path)
-            if tuple(vectors.shape) != tuple(model.extra_word_vectors.shape):
-                raise InputError(
-                    f"pretrained vectors of shape {tuple(vectors.shape)} do not match vocab.json",
-                    os.path.join(path, checkpoint.PRETRAINED_FILE),
-                )
-            model.extra_word_vectors = vectors.to(torch.float16)
+            network = load_network(path, info, vocab, choice.engine, device, threads)
+        except InputError as error:
+            if engine != "auto" or choice.engine != "onnx":
+                raise
+            note = f"{error}"  # a damaged or outdated model.onnx: torch still has the weights
+            network = load_network(path, info, vocab, "torch", device, threads)
         temperature = checkpoint.load_temperature(path)
-        return cls(model, vocab, info.tag_scheme, info.data_scheme, resolved, info.corpus, temperature, str(path))
+        return cls(network, vocab, info.tag_scheme, info.data_scheme, info.corpus, temperature, str(path), note)
+
+    @property
+    def engine(self) -> str:
+        """``torch`` or ``onnx``: what runs the network."""
+        return self.network.engine
 
     def column(self, role: str, corpus_format: str, given: str | int | None) -> str | int | None:
         """``given``, or else the ``word``/``tag`` column the model was trained with, if ``corpus_format`` is
@@ -179,7 +173,7 @@ class Tagger:
         ``scheme`` writes the tags in another span scheme than ``output_scheme`` (a gold file's).
         """
         request = request or self.request()
-        predictions = predict_tags(self.model, self.vocab, sentences, self.device, batch_size, buffer_batches, request)
+        predictions = predict_tags(self.network, self.vocab, sentences, batch_size, buffer_batches, request)
         for tokens, prediction in predictions:
             yield self._tagged(tokens, prediction, scheme)
 
@@ -202,7 +196,7 @@ class Tagger:
         """
         sentences = [item.sentence_tokens() for item in buffer]
         flat = [tokens for tokens_list in sentences for tokens in tokens_list]
-        predictions = iter(tag_buffer(self.model, self.vocab, flat, self.device, batch_size, request))
+        predictions = iter(tag_buffer(self.network, self.vocab, flat, batch_size, request))
         documents = []
         for item, tokens_list in zip(buffer, sentences):
             tagged = [
@@ -271,6 +265,8 @@ class Evaluation:
 
     def analyse(self, max_examples: int = 10) -> ErrorAnalysis:
         """The errors of the predictions: classes, confusion matrix, most frequent examples."""
+        from .analysis import analyse
+
         tokens, gold = [s.tokens for s in self.sentences], [s.tags for s in self.sentences]
         return analyse(tokens, gold, self.predicted_tags, self.scheme, max_examples)
 
@@ -326,6 +322,8 @@ def evaluate_tagger(
     Raises:
         InputError: span tags in the data for a model of plain tags, or the other way round.
     """
+    from .evaluation import evaluate
+
     gold = [s.tags for s in sentences]
     gold_scheme = detect_scheme(gold)
     if not same_kind(gold_scheme, tagger.output_scheme):

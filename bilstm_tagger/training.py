@@ -35,6 +35,7 @@ from .errors import InputError, TrainingInterrupted
 from .evaluation import EvaluationReport, evaluate
 from .events import BatchFinished, EpochRecord, LabelCounts, TrainingStarted
 from .model import BiLstmCrf, build_model
+from .networks import TorchNetwork
 from .runtime import resolve_device, set_threads
 from .schemes import convert, detect_scheme, same_kind, tag_kind, tags_to_spans
 from .vocab import Batch, Vocab
@@ -408,7 +409,7 @@ def evaluate_dev(state: TrainingState, shared: bool = True) -> EvaluationReport:
     else:
         mine = range(len(dev) if group.is_main else 0)
     sentences = (dev[i].tokens for i in mine)
-    predicted = [p.tags for _, p in predict_tags(state.model, state.vocab, sentences, state.device)]
+    predicted = [p.tags for _, p in predict_tags(TorchNetwork(state.model, state.device), state.vocab, sentences)]
     parts = group.all_gather(list(zip(mine, predicted)), "sharing the dev predictions")
     ordered: list[list[str]] = [[] for _ in dev]
     for index, tags in (pair for part in parts for pair in part):

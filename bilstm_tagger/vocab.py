@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
 PAD, UNK = "<pad>", "<unk>"
@@ -74,6 +75,35 @@ class Batch:
     mask: torch.Tensor
     lengths: torch.Tensor
     tag_ids: torch.Tensor | None = None
+
+
+@dataclass
+class EncodedBatch:
+    """A :class:`Batch` as numpy arrays (int64), for networks that run without torch.
+
+    Attributes:
+        word_ids: ``(B, T)``; char_ids: ``(U, L)``; char_index: ``(B, T)``; lengths: ``(B,)``; as in :class:`Batch`.
+    """
+
+    word_ids: np.ndarray
+    char_ids: np.ndarray
+    char_index: np.ndarray
+    lengths: np.ndarray
+
+    def to_torch(self, device: torch.device | str = "cpu", tag_ids: torch.Tensor | None = None) -> Batch:
+        """The same batch as torch tensors on ``device`` (``lengths`` stay on the CPU), with ``tag_ids`` if given."""
+        import torch
+
+        lengths = torch.from_numpy(self.lengths)
+        mask = torch.arange(self.word_ids.shape[1])[None, :] < lengths[:, None]
+        return Batch(
+            word_ids=torch.from_numpy(self.word_ids).to(device),
+            char_ids=torch.from_numpy(self.char_ids).to(device),
+            char_index=torch.from_numpy(self.char_index).to(device),
+            mask=mask.to(device),
+            lengths=lengths,
+            tag_ids=tag_ids,
+        )
 
 
 class Vocab:
@@ -145,13 +175,29 @@ class Vocab:
         tags: Sequence[Sequence[str]] | None = None,
         device: torch.device | str = "cpu",
     ) -> Batch:
-        """Pad a list of non-empty token lists (and their tags) into a :class:`Batch`."""
+        """Pad a list of non-empty token lists (and their tags) into a :class:`Batch` of torch tensors."""
         import torch
+
+        arrays = self.arrays(sentences)
+        tag_ids = None
+        if tags is not None:
+            tag_stoi = self.tags.stoi
+            max_length = arrays.word_ids.shape[1]
+            flat_tags = []
+            for row in tags:
+                flat_tags += [tag_stoi[tag] for tag in row]
+                flat_tags += [0] * (max_length - len(row))
+            tag_ids = torch.tensor(flat_tags).view(len(sentences), max_length).to(device)
+        return arrays.to_torch(device, tag_ids)
+
+    def arrays(self, sentences: Sequence[Sequence[str]]) -> EncodedBatch:
+        """Pad a list of non-empty token lists into an :class:`EncodedBatch` of numpy arrays."""
+        import numpy as np
 
         lengths = [len(tokens) for tokens in sentences]
         batch_size, max_length = len(sentences), max(lengths)
         word_id, char_ids_of = self.word_id, self.char_ids
-        # Flat Python lists first, then one tensor each: far cheaper than nested lists or a tensor per row.
+        # Flat Python lists first, then one array each: far cheaper than nested lists or an array per row.
         word_ids: list[int] = []
         char_index: list[int] = []
         distinct: dict[str, int] = {}
@@ -167,23 +213,11 @@ class Vocab:
             ids = char_ids_of(word)
             char_ids += ids
             char_ids += [0] * (char_length - len(ids))
-        length_tensor = torch.tensor(lengths)
-        mask = torch.arange(max_length)[None, :] < length_tensor[:, None]
-        tag_ids = None
-        if tags is not None:
-            tag_stoi = self.tags.stoi
-            flat_tags = []
-            for row in tags:
-                flat_tags += [tag_stoi[tag] for tag in row]
-                flat_tags += [0] * (max_length - len(row))
-            tag_ids = torch.tensor(flat_tags).view(batch_size, max_length).to(device)
-        return Batch(
-            word_ids=torch.tensor(word_ids).view(batch_size, max_length).to(device),
-            char_ids=torch.tensor(char_ids).view(len(distinct), char_length).to(device),
-            char_index=torch.tensor(char_index).view(batch_size, max_length).to(device),
-            mask=mask.to(device),
-            lengths=length_tensor,
-            tag_ids=tag_ids,
+        return EncodedBatch(
+            word_ids=np.array(word_ids, dtype=np.int64).reshape(batch_size, max_length),
+            char_ids=np.array(char_ids, dtype=np.int64).reshape(len(distinct), char_length),
+            char_index=np.array(char_index, dtype=np.int64).reshape(batch_size, max_length),
+            lengths=np.array(lengths, dtype=np.int64),
         )
 
     def char_ids(self, word: str) -> list[int]:

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 from .config import TAG_BATCH_SIZE
 from .errors import InputError, WorkerError
-from .runtime import freeze_loaded_objects, set_threads
+from .runtime import freeze_loaded_objects
 
 if TYPE_CHECKING:
     from .decoding import ProbabilityRequest
@@ -61,17 +61,23 @@ if TYPE_CHECKING:
 # `tagger tag --workers N` on one line with the CoNLL-2003 model: 2.7 s with 2 workers (spawn:
 # 4.6 s), 3.1 s with 4 (spawn: 7.2 s); 2.1 s in one process.
 START_METHOD = "forkserver"
-PRELOADED = ["bilstm_tagger.tagging"]  # what the fork server imports before it forks any worker
+# What the fork server imports before it forks any worker, by the engine the model runs on.
+PRELOADED = {
+    "torch": ["bilstm_tagger.tagging", "bilstm_tagger.model"],
+    "onnx": ["bilstm_tagger.tagging", "onnxruntime"],
+}
 BUFFERS_PER_WORKER = 2  # one being tagged, one waiting: a worker never waits for this process
 
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    """How a worker loads the model: its directory, the device, and torch's threads (0: one per core)."""
+    """How a worker loads the model: its directory, the device, the network's threads (0: one per core)
+    and its engine (see :func:`~bilstm_tagger.networks.choose_engine`)."""
 
     path: str
     device: str = "cpu"
     threads: int = 1
+    engine: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -129,27 +135,38 @@ class TaggerPool:
         workers: how many processes (1 or more; more than there are cores is allowed).
         threads: torch threads in each worker; ``None``: 1, so that N workers use N cores; 0: one per core.
         device: where each worker runs the model (``cpu``, ``cuda``, ...).
+        engine: ``auto``, ``torch`` or ``onnx`` (see :mod:`bilstm_tagger.networks`).
 
     Raises:
         InputError: ``workers`` below 1, or a model directory that does not load.
         WorkerError: a worker died while loading the model.
     """
 
-    def __init__(self, path: str | os.PathLike, workers: int, threads: int | None = None, device: str = "cpu"):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        workers: int,
+        threads: int | None = None,
+        device: str = "cpu",
+        engine: str = "auto",
+    ):
         if workers < 1:
             raise InputError(f"--workers must be at least 1, got {workers}")
-        settings = WorkerSettings(str(path), device, 1 if threads is None else threads)
+        from .networks import choose_engine
+
+        settings = WorkerSettings(str(path), device, 1 if threads is None else threads, engine)
+        preloaded = PRELOADED[choose_engine(path, engine, device).engine]
         self._lock = threading.Lock()  # guards each worker's count of jobs in flight
         self._workers: list[_Worker] = []
         self._broken: BaseException | None = None
         self._running = False
         self._closed = False
         try:
-            context = _context()  # first: the fork server imports torch while this process does
+            context = _context(preloaded)  # first: the fork server imports torch while this process does
             from .tagging import Tagger
 
             self._workers = [_Worker(context, settings, number, workers, self._lock) for number in range(workers)]
-            self.tagger = Tagger.load(path)  # on the CPU: this copy never tags
+            self.tagger = Tagger.load(path, engine=engine, threads=1)  # on the CPU: this copy never tags
             freeze_loaded_objects()
             for worker in self._workers:
                 _value(self._receive(worker))  # its model is loaded: raises what loading it raised
@@ -157,6 +174,7 @@ class TaggerPool:
             self.close(at_once=True)
             raise
         self.name = self.tagger.name
+        self.engine_note = self.tagger.engine_note
 
     @property
     def workers(self) -> int:
@@ -291,11 +309,11 @@ class TaggerPool:
 
 @contextmanager
 def open_tagger(
-    path: str | os.PathLike, device: str = "cpu", workers: int = 1, threads: int | None = None
+    path: str | os.PathLike, device: str = "cpu", workers: int = 1, threads: int | None = None, engine: str = "auto"
 ) -> Iterator[Tagger | TaggerPool]:
-    """The model at ``path``, ready to tag: for one worker a :class:`Tagger` in this process, whose torch
-    uses ``threads`` threads (``None`` or 0: one per core); for more, a :class:`TaggerPool` (``threads``
-    per worker, ``None``: 1), closed when the block ends.
+    """The model at ``path`` on ``engine``, ready to tag: for one worker a :class:`Tagger` in this process,
+    whose network uses ``threads`` threads (``None`` or 0: one per core); for more, a :class:`TaggerPool`
+    (``threads`` per worker, ``None``: 1), closed when the block ends.
 
     Raises:
         InputError: ``workers`` below 1, or a model directory that does not load.
@@ -303,12 +321,11 @@ def open_tagger(
     if workers == 1:
         from .tagging import Tagger
 
-        set_threads(threads)
-        tagger = Tagger.load(path, device=device)
+        tagger = Tagger.load(path, device, engine, threads)
         freeze_loaded_objects()
         yield tagger
         return
-    with TaggerPool(path, workers, threads, device) as pool:
+    with TaggerPool(path, workers, threads, device, engine) as pool:
         yield pool
 
 
@@ -400,15 +417,15 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def _context() -> Any:
-    """The fork server's context, its server started (once per process) with the tagging modules imported.
+def _context(preloaded: list[str]) -> Any:
+    """The fork server's context, its server started (once per process) with the ``preloaded`` modules imported.
 
     The server is started with SIGINT ignored, which it and every worker it forks inherit: they
     ignore Ctrl-C from their first instruction, also while the server imports torch. (In the few
     milliseconds that starting it takes, a Ctrl-C here would be lost.)
     """
     context = multiprocessing.get_context(START_METHOD)
-    context.set_forkserver_preload(PRELOADED)
+    context.set_forkserver_preload(preloaded)
     with _sigint_ignored():
         forkserver.ensure_running()
     return context
@@ -434,8 +451,7 @@ def _serve(connection: Connection, settings: WorkerSettings) -> None:
     try:
         from .tagging import Tagger
 
-        set_threads(settings.threads)
-        tagger = Tagger.load(settings.path, device=settings.device)
+        tagger = Tagger.load(settings.path, settings.device, settings.engine, settings.threads)
         freeze_loaded_objects()
         reply = Reply(os.getpid())
     except Exception as error:

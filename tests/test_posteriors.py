@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from bilstm_tagger.crf import ConstrainedCRF
+from bilstm_tagger.crf_scores import CrfScores
 from bilstm_tagger.posteriors import merge_nbest, sentence_posteriors
 from bilstm_tagger.schemes import allowed_transitions, continuation_tags, tags_to_spans
 
@@ -29,6 +30,11 @@ def random_crf(scheme: str, seed: int) -> ConstrainedCRF:
             parameter.uniform_(-2, 2)
     crf.apply_constraints()
     return crf
+
+
+def posteriors(crf: ConstrainedCRF, emissions: torch.Tensor, mask: torch.Tensor, temperature: float = 1.0):
+    """:func:`sentence_posteriors` of a torch CRF and torch emissions ``(B, T, K)`` with a ``(B, T)`` mask."""
+    return sentence_posteriors(CrfScores.from_crf(crf), emissions.numpy(), mask.sum(1).tolist(), temperature)
 
 
 def enumerate_paths(crf: ConstrainedCRF, emissions: torch.Tensor, temperature: float):
@@ -57,7 +63,7 @@ def posterior_and_paths(scheme: str, seed: int, steps: int, temperature: float =
     mask = torch.zeros(2, width, dtype=torch.bool)
     mask[0, :steps] = True
     mask[1, :width] = True  # a longer neighbour, so that the first sentence is padded in its batch
-    posterior = sentence_posteriors(crf, emissions, mask, temperature)[0]
+    posterior = posteriors(crf, emissions, mask, temperature)[0]
     return crf, posterior, enumerate_paths(crf, emissions[0, :steps], temperature)
 
 
@@ -121,7 +127,7 @@ def test_the_best_of_the_nbest_is_the_viterbi_path():
     mask = torch.ones(3, 7, dtype=torch.bool)
     mask[1, 4:] = False
     viterbi = crf.decode(emissions, mask)
-    for posterior, best in zip(sentence_posteriors(crf, emissions, mask, temperature=2.0), viterbi):
+    for posterior, best in zip(posteriors(crf, emissions, mask, temperature=2.0), viterbi):
         assert posterior.nbest(3)[0][0] == best
 
 
@@ -131,7 +137,7 @@ def test_path_probability_agrees_with_the_training_likelihood():
     mask = torch.ones(1, 5, dtype=torch.bool)
     [best] = crf.decode(emissions, mask)
     log_likelihood = crf(emissions, torch.tensor([best]), mask, reduction="sum")
-    [posterior] = sentence_posteriors(crf, emissions, mask)
+    [posterior] = posteriors(crf, emissions, mask)
     assert posterior.path_probability(best) == pytest.approx(math.exp(float(log_likelihood.detach())), rel=1e-6)
 
 

@@ -1,0 +1,226 @@
+"""``model.onnx``: the network from characters and words to tag scores, for ONNX Runtime.
+
+The graph is written node by node from the trained weights (``onnx.helper``), not traced: each
+part of :class:`~bilstm_tagger.model.BiLstmCrf` in evaluation mode maps onto one or a few ONNX
+operators, and ONNX's ``LSTM`` takes each sentence's length, as ``pack_padded_sequence`` does,
+so the backward direction starts at each sentence's own last token. The tests hold its
+emissions equal to torch's within 1e-5.
+
+Inputs (int64): ``word_ids`` ``(B, T)``, ``char_ids`` ``(U, L)``, ``char_index`` ``(B, T)`` and
+``lengths`` ``(B,)``, as :meth:`~bilstm_tagger.vocab.Vocab.arrays` gives them; output:
+``emissions`` ``(B, T, K)`` float32. The file also holds, as metadata, the CRF's scores (decoding
+is numpy: :mod:`bilstm_tagger.crf_scores`) and the SHA-256 of what it was made from (:func:`~bilstm_tagger.networks.source_digest`).
+
+Writing it needs the ``onnx`` package (the ``onnx`` extra), and torch to read the weights.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import checkpoint
+from .crf_scores import CrfScores
+from .errors import InputError
+from .files import replace_all
+from .networks import ONNX_FORMAT, load_torch_network, source_digest
+from .version import __version__
+from .vocab import Vocab
+
+if TYPE_CHECKING:
+    from .model import BiLstmCrf
+
+OPSET = 17
+IR_VERSION = 8  # the oldest that holds opset 17: any ONNX Runtime since 1.14 reads the file
+# torch orders an LSTM's gates (input, forget, cell, output); ONNX (input, output, forget, cell).
+_ONNX_GATE_ORDER = [0, 3, 1, 2]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """Where ``model.onnx`` was written and how big it is."""
+
+    path: str
+    bytes: int
+
+
+def export_model(directory: str | os.PathLike) -> ExportResult:
+    """Write ``MODEL_DIR/model.onnx`` from the model's current weights (replacing any older one).
+
+    Raises:
+        InputError: ``onnx`` not installed, or the model directory does not load.
+    """
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise InputError(
+            "exporting to ONNX needs the onnx package: pip install 'bilstm-tagger[onnx]' (make install includes it)"
+        ) from None
+    info = checkpoint.load_info(directory)
+    vocab = Vocab.from_json(info.vocab)
+    network = load_torch_network(directory, info, vocab, threads=1)
+    metadata = {
+        "format": ONNX_FORMAT,
+        "source_sha256": source_digest(directory),
+        "crf": json.dumps(CrfScores.from_crf(network.model.crf).to_lists()),
+        "tags": json.dumps(vocab.tags.itos),
+        "package_version": __version__,
+    }
+    data = build_onnx(network.model, metadata).SerializeToString()
+    path = Path(directory) / checkpoint.ONNX_FILE
+    try:
+        replace_all({path: data})
+    except OSError as error:
+        raise OSError(error.errno, f"cannot write {path}: {error.strerror}") from None
+    return ExportResult(str(path), len(data))
+
+
+def build_onnx(model: BiLstmCrf, metadata: dict[str, str] | None = None):
+    """The ONNX model (an ``onnx.ModelProto``) of a network's emissions, with ``metadata`` as its properties."""
+    from onnx import TensorProto, checker, helper, numpy_helper
+
+    nodes = []
+    initializers = []
+
+    def constant(name: str, array: np.ndarray) -> str:
+        initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def node(op: str, inputs: list[str], output: str, **attributes) -> str:
+        nodes.append(helper.make_node(op, inputs, [output], name=output, **attributes))
+        return output
+
+    def weight(tensor) -> np.ndarray:
+        return tensor.detach().cpu().numpy()
+
+    config = model.config
+    words = _word_vectors(model, node, constant, weight)  # (B, T, word_dim)
+    # Character CNN: one vector per distinct word, the max of its convolution over its characters.
+    char_cnn = model.char_cnn
+    embedded = node(
+        "Gather", [constant("char_embedding", weight(char_cnn.embedding.weight)), "char_ids"], "chars_embedded"
+    )
+    channels_first = node("Transpose", [embedded], "chars_channels_first", perm=[0, 2, 1])  # (U, char_dim, L)
+    window = config.char_window
+    convolved = node(
+        "Conv",
+        [
+            channels_first,
+            constant("char_conv_weight", weight(char_cnn.conv.weight)),
+            constant("char_conv_bias", weight(char_cnn.conv.bias)),
+        ],
+        "chars_convolved",
+        kernel_shape=[window],
+        pads=[window // 2, window // 2],
+    )  # (U, filters, L)
+    padding = node("Equal", ["char_ids", constant("zero", np.array(0, dtype=np.int64))], "char_padding")
+    padding = node("Unsqueeze", [padding, constant("axis_1", np.array([1], dtype=np.int64))], "char_padding_3d")
+    masked = node(
+        "Where", [padding, constant("minus_infinity", np.array(-np.inf, dtype=np.float32)), convolved], "chars_masked"
+    )
+    word_chars = node("ReduceMax", [masked], "word_char_vectors", axes=[2], keepdims=0)  # (U, filters)
+    chars = node("Gather", [word_chars, "char_index"], "token_char_vectors")  # (B, T, filters)
+    features = node("Concat", [words, chars], "features", axis=2)
+    # The bidirectional LSTM, time-major as ONNX's LSTM wants it: (T, B, features).
+    layer_input = node("Transpose", [features], "features_time_major", perm=[1, 0, 2])
+    lengths = node("Cast", ["lengths"], "lengths_int32", to=TensorProto.INT32)
+    hidden = config.hidden_size
+    keep_two_dims = constant("shape_keep_2", np.array([0, 0, -1], dtype=np.int64))
+    for layer in range(config.num_layers):
+        weights, recurrent, biases = _lstm_layer_weights(model.lstm, layer, weight)
+        output = node(
+            "LSTM",
+            [
+                layer_input,
+                constant(f"lstm_{layer}_w", weights),
+                constant(f"lstm_{layer}_r", recurrent),
+                constant(f"lstm_{layer}_b", biases),
+                lengths,
+            ],
+            f"lstm_{layer}_y",
+            direction="bidirectional",
+            hidden_size=hidden,
+        )  # (T, 2, B, hidden)
+        batch_major_directions = node(
+            "Transpose", [output], f"lstm_{layer}_y_t", perm=[0, 2, 1, 3]
+        )  # (T, B, 2, hidden)
+        layer_input = node(
+            "Reshape", [batch_major_directions, keep_two_dims], f"lstm_{layer}_out"
+        )  # (T, B, 2 * hidden): forward then backward, as torch concatenates them
+    encoded = node("Transpose", [layer_input], "encoded", perm=[1, 0, 2])  # (B, T, 2 * hidden)
+    projection = model.projection
+    scores = node("MatMul", [encoded, constant("projection_weight", weight(projection.weight).T)], "projected")
+    node("Add", [scores, constant("projection_bias", weight(projection.bias))], "emissions")
+
+    int64_input = TensorProto.INT64
+    graph = helper.make_graph(
+        nodes,
+        "bilstm_tagger_emissions",
+        [
+            helper.make_tensor_value_info("word_ids", int64_input, ["batch", "tokens"]),
+            helper.make_tensor_value_info("char_ids", int64_input, ["words", "characters"]),
+            helper.make_tensor_value_info("char_index", int64_input, ["batch", "tokens"]),
+            helper.make_tensor_value_info("lengths", int64_input, ["batch"]),
+        ],
+        [helper.make_tensor_value_info("emissions", TensorProto.FLOAT, ["batch", "tokens", "tags"])],
+        initializer=initializers,
+    )
+    onnx_model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name="bilstm-tagger",
+        producer_version=__version__,
+    )
+    onnx_model.ir_version = IR_VERSION
+    helper.set_model_props(onnx_model, metadata or {})
+    checker.check_model(onnx_model)
+    return onnx_model
+
+
+def _word_vectors(model: BiLstmCrf, node, constant, weight) -> str:
+    """Nodes of :meth:`BiLstmCrf.embed_words`: trained embeddings, or the frozen float16 pretrained vectors."""
+    table = constant("word_embedding", weight(model.word_embedding.weight))
+    extra = model.extra_word_vectors
+    if extra.size(0) == 0:
+        return node("Gather", [table, "word_ids"], "word_vectors")
+    trained_words = constant("trained_words", np.array(model.word_embedding.num_embeddings, dtype=np.int64))
+    is_extra = node("GreaterOrEqual", ["word_ids", trained_words], "is_extra_word")
+    unknown = constant("unknown_word", np.array(1, dtype=np.int64))
+    trained = node(
+        "Gather", [table, node("Where", [is_extra, unknown, "word_ids"], "trained_word_ids")], "trained_vectors"
+    )
+    extra_ids = node("Sub", ["word_ids", trained_words], "extra_word_offsets")
+    extra_ids = node("Max", [extra_ids, constant("zero_id", np.array(0, dtype=np.int64))], "extra_word_ids")
+    extra_vectors = node("Gather", [constant("extra_word_vectors", weight(extra)), extra_ids], "extra_vectors_half")
+    from onnx import TensorProto
+
+    extra_vectors = node("Cast", [extra_vectors], "extra_vectors", to=TensorProto.FLOAT)
+    choose = node("Unsqueeze", [is_extra, constant("axis_last", np.array([-1], dtype=np.int64))], "is_extra_word_3d")
+    return node("Where", [choose, extra_vectors, trained], "word_vectors")
+
+
+def _lstm_layer_weights(lstm, layer: int, weight) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One layer of a bidirectional ``nn.LSTM`` as ONNX's ``W`` ``(2, 4H, in)``, ``R`` ``(2, 4H, H)``, ``B`` ``(2, 8H)``."""
+
+    def gates(array: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.split(array, 4)[gate] for gate in _ONNX_GATE_ORDER])
+
+    directions = []
+    for suffix in ("", "_reverse"):
+        parameter = {
+            name: weight(getattr(lstm, f"{name}_l{layer}{suffix}"))
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        }
+        directions.append(
+            (
+                gates(parameter["weight_ih"]),
+                gates(parameter["weight_hh"]),
+                np.concatenate([gates(parameter["bias_ih"]), gates(parameter["bias_hh"])]),
+            )
+        )
+    return tuple(np.stack(arrays) for arrays in zip(*directions))

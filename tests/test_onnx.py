@@ -1,0 +1,151 @@
+"""Tagging on ONNX Runtime: the exported network against torch's, numpy decoding against the torch CRF,
+the engine choice, and a tagging path that never imports torch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import onnxruntime
+import pytest
+import torch
+
+from bilstm_tagger.config import ModelConfig
+from bilstm_tagger.crf import ConstrainedCRF
+from bilstm_tagger.crf_scores import CrfScores
+from bilstm_tagger.model import build_model
+from bilstm_tagger.onnx_export import build_onnx
+from bilstm_tagger.schemes import allowed_transitions
+from bilstm_tagger.vocab import Vocab
+
+from conftest import ROOT, assert_one_line_error, tagger
+
+MODEL = ROOT / "tests" / "fixtures" / "format1" / "model"  # trained on data/ner, with pretrained vectors
+TEST = ROOT / "data" / "ner" / "test.txt"
+LABELS = ["O", "B-A", "I-A", "E-A", "S-A", "B-B", "I-B", "E-B", "S-B"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_numpy_viterbi_gives_the_torch_crf_paths(seed):
+    torch.manual_seed(seed)
+    crf = ConstrainedCRF(len(LABELS), allowed_transitions(LABELS, "iobes"))
+    with torch.no_grad():
+        for parameter in (crf.transitions, crf.start_transitions, crf.end_transitions):
+            parameter.uniform_(-3, 3)
+    emissions = torch.randn(6, 9, len(LABELS)) * 3
+    lengths = [9, 1, 4, 7, 2, 9]
+    mask = torch.arange(9)[None, :] < torch.tensor(lengths)[:, None]
+    expected = crf.decode(emissions, mask)
+    assert CrfScores.from_crf(crf).viterbi(emissions.numpy(), lengths) == expected
+    assert [len(path) for path in expected] == lengths
+
+
+def test_crf_scores_survive_json():
+    torch.manual_seed(1)
+    crf = ConstrainedCRF(len(LABELS), allowed_transitions(LABELS, "iobes"))
+    scores = CrfScores.from_crf(crf)
+    again = CrfScores.from_lists(json.loads(json.dumps(scores.to_lists())), allowed_transitions(LABELS, "iobes"))
+    for name in ("transitions", "start", "end", "forbidden_transitions", "forbidden_starts", "forbidden_ends"):
+        assert np.array_equal(getattr(scores, name), getattr(again, name)), name
+
+
+@pytest.mark.parametrize("layers,extra_words", [(1, 0), (2, 3)])
+def test_the_onnx_network_gives_torchs_emissions(layers, extra_words):
+    sentences = [["Anna", "Berg", "lives", "in", "Oslo", "."], ["Tom", "saw", "Bergen"], ["Zebulon"], ["x"] * 11]
+    vocab = Vocab.build([(tokens, ["O"] * len(tokens)) for tokens in sentences[:2]] + [(["S"], ["S-PER"])])
+    vocab.extra_words = ["zebulon", "bergen", "oslo"][:extra_words]
+    vocab = Vocab.from_json(vocab.to_json())
+    torch.manual_seed(layers)
+    config = ModelConfig(word_dim=8, char_dim=5, char_filters=6, hidden_size=7, num_layers=layers)
+    model = build_model(config, vocab, "iobes").eval()
+    model.extra_word_vectors = torch.randn(extra_words, 8).to(torch.float16)
+    session = onnxruntime.InferenceSession(build_onnx(model).SerializeToString(), providers=["CPUExecutionProvider"])
+    batch = vocab.arrays(sentences)
+    if extra_words:
+        assert (batch.word_ids >= len(vocab.words)).sum() == 1  # "Zebulon" finds its pretrained vector
+    inputs = {name: getattr(batch, name) for name in ("word_ids", "char_ids", "char_index", "lengths")}
+    [emissions] = session.run(["emissions"], inputs)
+    with torch.inference_mode():
+        expected = model.emissions(batch.to_torch()).numpy()
+    mask = np.arange(batch.word_ids.shape[1])[None, :] < batch.lengths[:, None]
+    assert emissions.shape == expected.shape
+    assert np.abs(emissions - expected)[mask].max() < 1e-5
+    # A sentence alone gets the emissions it gets padded in a batch (the backward LSTM starts at its end).
+    [alone] = session.run(["emissions"], {name: getattr(vocab.arrays(sentences[2:3]), name) for name in inputs})
+    assert np.abs(alone[0, :1] - emissions[2, :1]).max() < 1e-5
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A copy of the fixture model, with its model.onnx."""
+    directory = tmp_path_factory.mktemp("onnx") / "model"
+    shutil.copytree(MODEL, directory)
+    result = tagger("export", directory)
+    assert "ONNX model written" in result.stderr
+    return directory
+
+
+def test_both_engines_tag_alike(exported):
+    runs = {
+        engine: tagger(
+            "tag", exported, "--engine", engine, "--input-format", "conll", "-i", TEST, "-f", "jsonl", "--nbest", "3"
+        )
+        for engine in ("torch", "onnx", "auto")
+    }
+    assert runs["auto"].stdout == runs["onnx"].stdout
+    torch_records = [json.loads(line) for line in runs["torch"].stdout.splitlines()]
+    onnx_records = [json.loads(line) for line in runs["onnx"].stdout.splitlines()]
+    assert len(torch_records) == len(onnx_records) == 129  # the sentences of data/ner/test.txt
+    for ours, theirs in zip(onnx_records, torch_records):
+        assert [t["tag"] for s in ours["sentences"] for t in s["tokens"]] == [
+            t["tag"] for s in theirs["sentences"] for t in s["tokens"]
+        ]
+        assert [e["type"] for e in ours["entities"]] == [e["type"] for e in theirs["entities"]]
+        ours_scores = [t["confidence"] for s in ours["sentences"] for t in s["tokens"]]
+        theirs_scores = [t["confidence"] for s in theirs["sentences"] for t in s["tokens"]]
+        assert np.allclose(ours_scores, theirs_scores, rtol=0, atol=2e-4)  # 4 significant digits each
+    evaluations = [
+        json.loads(tagger("evaluate", exported, TEST, "--json", "--engine", e).stdout) for e in ("torch", "onnx")
+    ]
+    assert evaluations[0]["f1"] == evaluations[1]["f1"]
+
+
+def test_the_onnx_path_never_imports_torch(exported):
+    script = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: sys.stderr.write(f'torch imported: {\"torch\" in sys.modules}\\n'))\n"
+        "from bilstm_tagger.cli import main\n"
+        f"sys.argv = ['tagger', 'tag', {str(exported)!r}, '-f', 'jsonl']\n"
+        "main()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        input="Maria Lopez flew to Berlin.\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["entities"]
+    assert "torch imported: False" in result.stderr
+
+
+def test_a_model_onnx_of_other_weights_is_not_used(exported, tmp_path):
+    copy = tmp_path / "model"
+    shutil.copytree(exported, copy)
+    weights = torch.load(copy / "model.pt")
+    weights["projection.bias"] += 1.0
+    torch.save(weights, copy / "model.pt")
+    result = tagger("tag", copy, input="Anna lives in Oslo\n")
+    assert result.stdout.strip()
+    assert "note: tagging with torch:" in result.stderr and "made from another model.pt" in result.stderr
+    assert_one_line_error(tagger("tag", copy, "--engine", "onnx", input="Anna\n", check=False), str(copy))
+    (copy / "model.onnx").write_bytes(b"not a model")
+    assert "note: tagging with torch:" in tagger("tag", copy, input="Anna lives in Oslo\n").stderr
+    (copy / "model.onnx").unlink()
+    result = tagger("tag", copy, "--engine", "onnx", input="Anna\n", check=False)
+    assert_one_line_error(result, str(copy))
+    assert "tagger export" in result.stderr
