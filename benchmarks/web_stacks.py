@@ -5,7 +5,8 @@
 Each stack serves ``POST /echo`` (parse a JSON body, answer it as JSON) from a process of its own,
 one worker, on 127.0.0.1; the client is this process. Measured side by side in one run: one
 client's p50 and p99 latency over 1,000 requests on one keep-alive connection, and the requests/s
-of 32 clients at once for ``--seconds``. Writes ``benchmarks/web_stacks.json`` and prints a table.
+of 32 clients at once for ``--seconds``. Writes ``benchmarks/web_stacks.json`` and the section
+between the ``web-stacks`` markers of ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ from pathlib import Path
 
 import aiohttp
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import figures  # noqa: E402  (benchmarks/ is not a package)
+from speed import machine  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
+BEGIN, END = "<!-- web-stacks:begin -->", "<!-- web-stacks:end -->"
 BODY = json.dumps({"text": "EU rejects German call to boycott British lamb from next week."}).encode()
 
 SERVERS = {
@@ -115,13 +121,33 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait(timeout=30)
+    results = {"machine": machine(), "seconds": args.seconds, "stacks": results}
     args.output.write_text(json.dumps(results, indent=2) + "\n")
-    print("| stack | 1 client p50 | p99 | 32 clients, requests/s |\n|---|---|---|---|")
-    for name, figure in results.items():
-        print(
+    text = report(results)
+    print(text)
+    if args.output.resolve() == (ROOT / "benchmarks" / "web_stacks.json").resolve():
+        figures.replace_section(figures.BENCHMARKS_README, BEGIN, END, text)
+
+
+def report(results: dict) -> str:
+    lines = [
+        BEGIN,
+        "## Web stacks for `tagger serve`",
+        "",
+        f"Written by `python benchmarks/web_stacks.py --seconds {results['seconds']:g}` ({figures.machine_name(results['machine'])}): "
+        "`POST /echo` parsing a JSON body and answering it, one worker process each, the clients in another "
+        "process on the same cores. `tagger serve` runs on aiohttp (the README says why).",
+        "",
+        "| stack | 1 client, p50 | 1 client, p99 | 32 clients, requests/s |",
+        "|---|---|---|---|",
+    ]
+    for name, figure in results["stacks"].items():
+        lines.append(
             f"| {name} | {figure['p50_ms']:.2f} ms | {figure['p99_ms']:.2f} ms "
-            f"| {figure['requests_per_second_32_clients']:,.0f} |"
+            f"| {figures.whole(figure['requests_per_second_32_clients'])} |"
         )
+    lines.append(END)
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -678,10 +678,10 @@ def serve(
         str(model_dir), host, port, workers, threads, engine, device, max_body, timeout, batch_size
     )
 
-    def ready(url: str, engine: str) -> None:
-        typer.echo(
-            f"Serving {model_dir} ({engine}) on {url}: POST /tag, GET /health, GET /info, GET /openapi.json", err=True
-        )
+    def ready(url: str, tagger) -> None:
+        routes = "POST /tag, GET /health, GET /info, GET /openapi.json"
+        typer.echo(f"Serving {model_dir} ({tagger.engine}) on {url}: {routes}", err=True)
+        _note_engine(tagger)
 
     def failed(error: Exception) -> None:
         typer.echo(f"error: {error}", err=True)

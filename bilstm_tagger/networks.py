@@ -138,10 +138,9 @@ def check_model_config(directory: str | os.PathLike, info: checkpoint.Checkpoint
         raise InputError(f"bad model configuration: {message}", Path(directory) / checkpoint.CONFIG_FILE) from None
 
 
-def source_digest(directory: str | os.PathLike) -> str:
+def source_digest(directory: str | os.PathLike, info: checkpoint.CheckpointInfo) -> str:
     """The SHA-256 of what ``model.onnx`` is made from: ``model.pt``, ``vocab.json`` and the model's
-    sizes and tag scheme in ``config.json``. The file records it, and is not used once it differs."""
-    info = checkpoint.load_info(directory)
+    sizes and tag scheme in ``config.json`` (``info``). The file records it, and is not used once it differs."""
     digest = hashlib.sha256(json.dumps([info.model, info.tag_scheme], sort_keys=True).encode())
     for name in (checkpoint.WEIGHTS_FILE, checkpoint.VOCAB_FILE):
         path = Path(directory) / name
@@ -191,7 +190,7 @@ def load_onnx_network(
     metadata = session.get_modelmeta().custom_metadata_map
     if metadata.get("format") != ONNX_FORMAT:
         raise InputError(f"not a bilstm-tagger ONNX model (format {metadata.get('format')!r})", path)
-    if metadata.get("source_sha256") != source_digest(directory):
+    if metadata.get("source_sha256") != source_digest(directory, info):
         raise InputError(
             f"made from another {checkpoint.WEIGHTS_FILE}, {checkpoint.VOCAB_FILE} or {checkpoint.CONFIG_FILE}; "
             f"run tagger export {directory} again",

@@ -66,7 +66,7 @@ def export_model(directory: str | os.PathLike) -> ExportResult:
     network = load_torch_network(directory, info, vocab, threads=1)
     metadata = {
         "format": ONNX_FORMAT,
-        "source_sha256": source_digest(directory),
+        "source_sha256": source_digest(directory, info),
         "crf": json.dumps(CrfScores.from_crf(network.model.crf).to_lists()),
         "tags": json.dumps(vocab.tags.itos),
         "package_version": __version__,

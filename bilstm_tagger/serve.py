@@ -28,6 +28,7 @@ listening socket (forked before any of them loads anything).
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import queue
@@ -37,6 +38,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .config import TAG_BATCH_SIZE
 from .decoding import ProbabilityRequest
@@ -44,6 +46,9 @@ from .documents import TextInput, pretokenized, raw_text
 from .errors import InputError
 from .formats import jsonl_object
 from .version import __version__
+
+if TYPE_CHECKING:
+    from .tagging import Tagger
 
 MAX_NBEST = 100
 MAX_BATCH_TEXTS = TAG_BATCH_SIZE * 8  # texts tagged together at most: tagger tag's buffer
@@ -433,12 +438,12 @@ def listen(host: str, port: int) -> socket.socket:
 
 def serve(
     settings: ServerSettings,
-    on_ready: Callable[[str, str], None] = lambda url, engine: None,
+    on_ready: Callable[[str, Tagger], None] = lambda url, tagger: None,
     on_error: Callable[[Exception], None] = lambda error: None,
 ) -> int:
     """Serve until SIGTERM or SIGINT; then finish the requests in flight and return 0.
 
-    ``on_ready(url, engine)`` is called once the model is loaded (in the first process) and the
+    ``on_ready(url, tagger)`` is called once the model is loaded (in the first process) and the
     server listens. With several workers this process forks them and waits; a worker that dies
     of anything but the stop signal ends the others, and the exit code is 1. ``on_error`` is told
     what a worker raised (a worker cannot raise it to the caller).
@@ -448,6 +453,8 @@ def serve(
     """
     from . import checkpoint
 
+    if importlib.util.find_spec("aiohttp") is None:
+        raise InputError("tagger serve needs aiohttp: pip install 'bilstm-tagger[serve]' (make install includes it)")
     if settings.workers < 1:
         raise InputError(f"--workers must be at least 1, got {settings.workers}")
     checkpoint.load_info(settings.model_dir)  # a missing model fails here, once, not in every worker
@@ -455,12 +462,12 @@ def serve(
     host, port = sock.getsockname()[:2]
     url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     if settings.workers == 1:
-        _run_worker(settings, sock, lambda engine: on_ready(url, engine))
+        _run_worker(settings, sock, lambda tagger: on_ready(url, tagger))
         return 0
-    return _run_workers(settings, sock, lambda engine: on_ready(url, engine), on_error)
+    return _run_workers(settings, sock, lambda tagger: on_ready(url, tagger), on_error)
 
 
-def _run_worker(settings: ServerSettings, sock: socket.socket, on_ready: Callable[[str], None]) -> None:
+def _run_worker(settings: ServerSettings, sock: socket.socket, on_ready: Callable[[Tagger], None]) -> None:
     """Load the model and serve on ``sock`` until SIGTERM or SIGINT."""
     from aiohttp import web
 
@@ -473,7 +480,7 @@ def _run_worker(settings: ServerSettings, sock: socket.socket, on_ready: Callabl
     app = make_app(tagger, settings)
 
     async def ready(app: web.Application) -> None:
-        on_ready(tagger.engine)
+        on_ready(tagger)
 
     app.on_startup.append(ready)
     web.run_app(
@@ -490,7 +497,7 @@ def _run_worker(settings: ServerSettings, sock: socket.socket, on_ready: Callabl
 def _run_workers(
     settings: ServerSettings,
     sock: socket.socket,
-    on_ready: Callable[[str], None],
+    on_ready: Callable[[Tagger], None],
     on_error: Callable[[Exception], None],
 ) -> int:
     """Fork ``settings.workers`` processes that serve on ``sock``; pass SIGTERM and SIGINT on; wait for them."""
@@ -515,7 +522,7 @@ def _run_workers(
                 try:
                     for signum, handler in previous.items():
                         signal.signal(signum, handler)
-                    _run_worker(settings, sock, on_ready if number == 0 else lambda engine: None)
+                    _run_worker(settings, sock, on_ready if number == 0 else lambda tagger: None)
                 except Exception as error:
                     if number == 0 or not isinstance(error, InputError):  # the same for every worker: said once
                         on_error(error)

@@ -99,7 +99,7 @@ class Tagger:
         except InputError as error:
             if engine != "auto" or choice.engine != "onnx":
                 raise
-            note = f"{error}"  # a damaged or outdated model.onnx: torch still has the weights
+            note = str(error)  # a damaged or outdated model.onnx: torch still has the weights
             network = load_network(path, info, vocab, "torch", device, threads)
         temperature = checkpoint.load_temperature(path)
         return cls(network, vocab, info.tag_scheme, info.data_scheme, info.corpus, temperature, str(path), note)

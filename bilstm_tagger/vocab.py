@@ -115,9 +115,7 @@ class Vocab:
         self.tags = tags
         # Pretrained words that are not in the training vocabulary: ids len(words) + position.
         self.extra_words = list(extra_words or [])
-        self._extra_index: dict[str, int] = {}
-        for position, word in enumerate(self.extra_words):
-            self._extra_index.setdefault(word, len(words) + position)
+        self._extra_index: dict[str, int] | None = None  # built on the first look-up that needs it
         self._word_id_cache: dict[str, int] = {}
         self._char_ids_cache: dict[str, list[int]] = {}
 
@@ -162,12 +160,23 @@ class Vocab:
             return cached
         normalised = normalise_word(word)
         found = self.words.stoi.get(normalised) or self.words.stoi.get(normalised.lower())  # 0 is padding
-        if not found and self._extra_index:
-            found = next(filter(None, map(self._extra_index.get, lookup_keys(word))), None)
+        if not found and self.extra_words:
+            found = next(filter(None, map(self._extra_ids().get, lookup_keys(word))), None)
         found = found or 1
         if len(self._word_id_cache) < 200_000:  # bound the memory of long tagging streams
             self._word_id_cache[word] = found
         return found
+
+    def _extra_ids(self) -> dict[str, int]:
+        """Each pretrained word's id (a word listed twice keeps its first). Built on first use: a model
+        with GloVe lists 400,000 of them, and tagging a sentence whose words were all in training needs none."""
+        if self._extra_index is None:
+            first = len(self.words)
+            # Reversed, so that the first of a word listed twice is the one kept.
+            self._extra_index = dict(
+                zip(reversed(self.extra_words), range(first + len(self.extra_words) - 1, first - 1, -1))
+            )
+        return self._extra_index
 
     def encode(
         self,

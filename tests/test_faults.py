@@ -5,7 +5,8 @@ training (test_resilience.py), mis-columned, truncated and binary files, bad mod
 errors (test_cli.py), labels never seen in training, 1,000,000 lines and a closed output pipe
 (test_hostile.py), a slow pipe (test_cli.py), a line of only invisible characters (test_invisible_lines.py),
 hostile raw text (test_hostile.py, test_segmentation.py), the torchrun rows (test_distributed.py), a killed
-tagging worker (test_workers.py).
+tagging worker (test_workers.py), an outdated or damaged model.onnx (test_onnx.py), and the
+tagger serve rows (test_serve.py).
 """
 
 import json
