@@ -43,6 +43,17 @@ ENGINES = ("torch", "onnx")
 SENTENCE = "EU rejects German call to boycott British lamb from next week.\n"
 TOKENS = "EU rejects German call to boycott British lamb from next week .\n"
 
+LOAD = """
+import json, sys, time
+started = time.perf_counter()
+from bilstm_tagger import Tagger
+imported = time.perf_counter()
+tagger = Tagger.load(sys.argv[1], engine=sys.argv[2])
+loaded = time.perf_counter()
+tagger.tag([["EU", "rejects", "German", "call", "."]], confidence=True)
+print(json.dumps([imported - started, loaded - imported, time.perf_counter() - loaded]))
+"""
+
 STEADY = """
 import json, sys, time
 from bilstm_tagger import Tagger
@@ -71,8 +82,12 @@ def measure(model: Path, engine: str, work: Path, tokens_file: Path, tokens: int
     one_sentence["tokens"].write_text(TOKENS)
     options = {"raw_text": [], "tokens": ["--input-format", "tokens"]}
     startup: dict[str, list[float]] = {name: [] for name in one_sentence}
-    steady, peaks = [], []
+    steady, peaks, phases = [], [], []
     for _ in range(repeats):
+        result = subprocess.run(
+            [sys.executable, "-c", LOAD, str(model), engine], capture_output=True, text=True, check=True
+        )
+        phases.append(json.loads(result.stdout))
         for name, path in one_sentence.items():
             wall, _, _ = run_child([*TAGGER, "tag", str(model), "--engine", engine, *options[name]], stdin=path)
             startup[name].append(wall)
@@ -90,6 +105,10 @@ def measure(model: Path, engine: str, work: Path, tokens_file: Path, tokens: int
         peaks.append(peak)
     return {
         "one_sentence_seconds": {name: summary(values) for name, values in startup.items()},
+        # In-process: importing the tagging module, Tagger.load (the engine's imports included), the first sentence.
+        "import_seconds": summary([phase[0] for phase in phases]),
+        "load_seconds": summary([phase[1] for phase in phases]),
+        "first_sentence_seconds": summary([phase[2] for phase in phases]),
         "steady_tokens_per_second": summary(steady),
         "peak_rss_mb": summary(peaks),
     }
@@ -121,25 +140,28 @@ def report(results: dict) -> str:
         "## torch against ONNX Runtime (`benchmarks/engines.py`)",
         "",
         f"Written by `python benchmarks/engines.py --repeats {results['repeats']}`; {figures.machine_name(results['machine'])}. "
-        "Medians, min–max in brackets; one sentence is from process start to exit; steady tagging is eng.testb "
+        "Medians, min–max in brackets; one sentence is from process start to exit; loading the model is "
+        "`Tagger.load` in a process that has imported the tagging module (the engine's own imports included); "
+        "steady tagging is eng.testb "
         "repeated to 500,000 tokens, pre-tokenised, the model loaded, all cores; peak memory is that of the whole "
         "command over the same file.",
         "",
-        "| model | engine | one sentence, raw text (s) | one sentence, tokens (s) | steady tokens/s | peak memory (MB) |",
-        "|---|---|---|---|---|---|",
+        "| model | engine | one sentence, raw text (s) | one sentence, tokens (s) | of which loading the model (s) | steady tokens/s | peak memory (MB) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for model, engines in results["models"].items():
         for engine, figure in engines.items():
             lines.append(
                 f"| {model} | {engine} | {figures.spread(figure['one_sentence_seconds']['raw_text'], 2)} "
                 f"| {figures.spread(figure['one_sentence_seconds']['tokens'], 2)} "
+                f"| {figures.spread(figure['load_seconds'], 2)} "
                 f"| {figures.spread(figure['steady_tokens_per_second'])} | {figures.spread(figure['peak_rss_mb'])} |"
             )
         ratio = (
             engines["onnx"]["steady_tokens_per_second"]["median"]
             / engines["torch"]["steady_tokens_per_second"]["median"]
         )
-        lines.append(f"| {model} | onnx ÷ torch | | | {figures.times(ratio)} | |")
+        lines.append(f"| {model} | onnx ÷ torch | | | | {figures.times(ratio)} | |")
     lines += [
         "",
         "| corpus | sentences | tokens | tags differing (onnx against torch) | largest token confidence gap | largest entity confidence gap |",

@@ -88,8 +88,9 @@ class CrfScores:
     def viterbi(self, emissions: np.ndarray, lengths: Sequence[int]) -> list[list[int]]:
         """The best tag path of each sentence: ``(B, T, K)`` emissions, ``B`` lengths → ``B`` lists.
 
-        The same arithmetic as :meth:`ConstrainedCRF._viterbi_decode <bilstm_tagger.crf.ConstrainedCRF>`
-        in the emissions' dtype, ties going to the lowest tag index: equal emissions give equal paths.
+        The same scores as :meth:`ConstrainedCRF._viterbi_decode <bilstm_tagger.crf.ConstrainedCRF>` in the
+        emissions' dtype, ties going to the lowest tag index, so the same paths (a path could differ only
+        where two scores tie after rounding; the tests compare the two).
         """
         batch_size, steps, _ = emissions.shape
         lengths = np.asarray(lengths)
@@ -98,9 +99,11 @@ class CrfScores:
         score = self.start.astype(emissions.dtype) + time_major[0]  # (B, K): best score of a path ending in each tag
         history = np.empty((max(steps - 1, 0), batch_size, self.num_tags), dtype=np.intp)
         for step in range(1, steps):
-            candidates = score[:, :, None] + transitions + time_major[step][:, None, :]  # (B, K previous, K)
+            # The emission of each tag is the same whatever the previous tag, so it is added after the
+            # max (on (B, K), not (B, K, K)): float addition is monotonic, so the scores are the same.
+            candidates = score[:, :, None] + transitions  # (B, K previous, K)
             previous = candidates.argmax(axis=1)  # (B, K): best previous tag for each tag
-            best = candidates.max(axis=1)
+            best = np.take_along_axis(candidates, previous[:, None, :], axis=1)[:, 0] + time_major[step]
             score = np.where((step < lengths)[:, None], best, score)
             history[step - 1] = previous
         best_last = (score + self.end.astype(emissions.dtype)).argmax(axis=1)  # (B,)

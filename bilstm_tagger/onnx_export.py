@@ -101,29 +101,44 @@ def build_onnx(model: BiLstmCrf, metadata: dict[str, str] | None = None):
     config = model.config
     words = _word_vectors(model, node, constant, weight)  # (B, T, word_dim)
     # Character CNN: one vector per distinct word, the max of its convolution over its characters.
+    # Embedding then convolving is linear in each character's one-hot: with tables[w] = embedding @
+    # kernel[:, :, w], the convolution at position l is the sum over w of tables[w][char at l + w - half]
+    # (row 0, padding, is zero). So the graph looks characters up in precomputed tables and adds them:
+    # ONNX Runtime's Conv runs a small product per word, several times slower here. In the centre table,
+    # padding's row is -inf instead, which leaves padding positions out of the max as torch's mask does.
     char_cnn = model.char_cnn
-    embedded = node(
-        "Gather", [constant("char_embedding", weight(char_cnn.embedding.weight)), "char_ids"], "chars_embedded"
-    )
-    channels_first = node("Transpose", [embedded], "chars_channels_first", perm=[0, 2, 1])  # (U, char_dim, L)
     window = config.char_window
-    convolved = node(
-        "Conv",
-        [
-            channels_first,
-            constant("char_conv_weight", weight(char_cnn.conv.weight)),
-            constant("char_conv_bias", weight(char_cnn.conv.bias)),
-        ],
-        "chars_convolved",
-        kernel_shape=[window],
-        pads=[window // 2, window // 2],
-    )  # (U, filters, L)
-    padding = node("Equal", ["char_ids", constant("zero", np.array(0, dtype=np.int64))], "char_padding")
-    padding = node("Unsqueeze", [padding, constant("axis_1", np.array([1], dtype=np.int64))], "char_padding_3d")
-    masked = node(
-        "Where", [padding, constant("minus_infinity", np.array(-np.inf, dtype=np.float32)), convolved], "chars_masked"
+    half = window // 2
+    embedding = weight(char_cnn.embedding.weight).astype(np.float64)  # (num_chars, char_dim)
+    kernel = weight(char_cnn.conv.weight).astype(np.float64)  # (filters, char_dim, window)
+    padded = node(
+        "Pad", ["char_ids", constant("char_pads", np.array([0, half, 0, half], dtype=np.int64))], "char_ids_padded"
     )
-    word_chars = node("ReduceMax", [masked], "word_char_vectors", axes=[2], keepdims=0)  # (U, filters)
+    axis_1 = constant("axis_1", np.array([1], dtype=np.int64))
+    terms = []
+    for offset in range(window):  # the characters at l + offset - half, for each position l
+        table = (embedding @ kernel[:, :, offset].T).astype(np.float32)  # (num_chars, filters)
+        if offset == half:
+            table[0] = -np.inf
+        end = offset - 2 * half  # from the end of the padded row; 0 means up to its end
+        ids = node(
+            "Slice",
+            [
+                padded,
+                constant(f"window_start_{offset}", np.array([offset], dtype=np.int64)),
+                constant(
+                    f"window_end_{offset}", np.array([end if end < 0 else np.iinfo(np.int64).max], dtype=np.int64)
+                ),
+                axis_1,
+            ],
+            f"char_ids_shifted_{offset}",
+        )  # (U, L)
+        terms.append(node("Gather", [constant(f"char_conv_table_{offset}", table), ids], f"char_conv_term_{offset}"))
+    convolved = terms[0]
+    for offset, term in enumerate(terms[1:], start=1):  # Add, not Sum: ONNX Runtime's Sum is slower
+        convolved = node("Add", [convolved, term], f"chars_convolved_{offset}")  # (U, L, filters), -inf at padding
+    word_chars = node("ReduceMax", [convolved], "word_char_maxima", axes=[1], keepdims=0)  # (U, filters)
+    word_chars = node("Add", [word_chars, constant("char_conv_bias", weight(char_cnn.conv.bias))], "word_char_vectors")
     chars = node("Gather", [word_chars, "char_index"], "token_char_vectors")  # (B, T, filters)
     features = node("Concat", [words, chars], "features", axis=2)
     # The bidirectional LSTM, time-major as ONNX's LSTM wants it: (T, B, features).
