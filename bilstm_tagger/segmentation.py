@@ -6,7 +6,7 @@ is code points, with ``text[start:end]`` the token. The text is never altered: a
 a slice of the line, never a normalised copy.
 
 The library is spaCy's rule-based English tokenizer (``spacy.lang.en.English().tokenizer``, no
-trained pipeline, nothing downloaded), chosen by ``benchmarks/tokenizers.py``, whose figures are
+trained pipeline, nothing downloaded; its rules, run without spaCy), chosen by ``benchmarks/tokenizers.py``, whose figures are
 in ``benchmarks/tokenizers.json``. Of the candidates measured on UD English EWT test paragraphs,
 spaCy (``spacy.blank("en")`` with its rule-based sentencizer) had the best token F1 (97.5; syntok
 97.0, NLTK's Treebank tokenizer 96.3, blingfire 93.4), and it is the one still released: syntok's
@@ -15,8 +15,9 @@ come, runs at 100,000 tokens/s, too slow for a pipeline that must tag 60,000 tok
 model of about 100,000. spaCy caches every word it has tokenized: on text it has seen it was the
 fastest (760,000 tokens/s; blingfire 0.6×, syntok 0.33×), on a long stream of new text it was
 not (270,000 tokens/s; blingfire 1.7×, syntok 1.0×), since a word it has not seen costs it some
-20 µs. Its drawback is start-up: importing spaCy takes about a second (and its thinc would import torch,
-which :func:`_without_torch` prevents), so it is imported on the first call, not with this module.
+20 µs. Its drawback was start-up: importing spaCy takes half a second or more (and its thinc imports
+torch); so its rules run in plain Python (:mod:`bilstm_tagger.english_tokenizer`, the same tokens
+as spaCy's on all of EWT and CoNLL-2003: tested), and spaCy is not imported at all.
 
 With the post-processing below, ``split_text`` scores 99.9 token F1 on CoNLL-2003 test sentences
 joined into raw text (spaCy alone 94.4: it splits hyphenated words, list numbers and emoticon
@@ -78,12 +79,9 @@ megabyte-long line still takes seconds, not hours.
 
 from __future__ import annotations
 
-import contextlib
 import re
-import sys
 import unicodedata
 from collections.abc import Sequence
-from typing import Any
 
 from .corpus import VISIBLE_FORMAT_CHARACTERS
 
@@ -91,10 +89,6 @@ Span = tuple[int, int]
 
 # A run longer than this without white space is not given to spaCy (see the module docstring).
 MAX_SPACY_RUN = 64
-
-# spaCy's tokenizer adds every new string to its vocabulary and its cache for good; a process that
-# tags an endless stream would grow without bound, so the tokenizer is built anew past this size.
-MAX_VOCABULARY = 200_000
 
 # White space as str.isspace() has it (re's \s is the same set), and the two invisible separators.
 _SEPARATOR = re.compile(r"[\s\u200b\ufeff]")
@@ -145,67 +139,26 @@ def _is_regional_indicator(character: str) -> bool:
     return 0x1F1E6 <= ord(character) <= 0x1F1FF
 
 
-@contextlib.contextmanager
-def _without_torch():
-    """Hide torch from what is imported in the block, unless it is imported already.
-
-    spaCy's thinc imports torch when it is installed (1 to 2 s, and 200 MB), for neural pipelines
-    that the rule-based tokenizer never runs. A ``None`` in ``sys.modules`` makes ``import torch``
-    fail, which thinc takes as "no torch"; torch can still be imported after the block.
-    """
-    if "torch" in sys.modules:
-        yield
-        return
-    sys.modules["torch"] = None  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        if sys.modules.get("torch", 0) is None:
-            del sys.modules["torch"]
+def keeps_special_case(orth: str) -> bool:
+    """Whether a special case of spaCy's is kept: of its special cases (don't, U.S., Jan.), the emoticons
+    are dropped, and those for words of letters only, contractions written without an apostrophe
+    (cannot, dont, gonna, Im), which CoNLL-2003 keeps whole: "cannot" 11 times in eng.train, "can not" never."""
+    return not _EMOTICON.search(orth) and not _PLAIN_WORD.fullmatch(orth)
 
 
 class _English:
-    """spaCy's English tokenizer, set up once and built anew when its vocabulary grows too big."""
+    """spaCy's English tokenizer (:mod:`bilstm_tagger.english_tokenizer`), with a cache of the runs it has split."""
 
     def __init__(self) -> None:
-        # Imported here, not at the top: spaCy takes about a second to import, and only raw-text
-        # tagging needs it.
-        with _without_torch():
-            from spacy.attrs import IDX, LENGTH
-            from spacy.lang.en import English
-            from spacy.pipeline.sentencizer import Sentencizer
+        from .english_tokenizer import EnglishTokenizer
 
-        self._english = English
-        self.attributes = [IDX, LENGTH]
-        self.sentence_final = frozenset(Sentencizer.default_punct_chars)
+        self.tokenizer = EnglishTokenizer.load()
+        self.sentence_final = self.tokenizer.sentence_final
         self.closing = self.sentence_final | _CLOSING
-        self.tokenizer = self._build()
-
-    def _build(self) -> Any:
-        """A new tokenizer."""
-        english = self._english()
-        # spaCy computes some twenty attributes (shape, norm, like_num...) of every new word, by
-        # calling Python functions; only offsets are used here, and without them a new word costs
-        # half the time. The tokenization does not depend on them.
-        english.vocab.lex_attr_getters = {}
-        tokenizer = english.tokenizer
-        # Of its special cases (don't, U.S., Jan.), drop the emoticons, and those for words of
-        # letters only, contractions written without an apostrophe (cannot, dont, gonna, Im),
-        # which CoNLL-2003 keeps whole: "cannot" 11 times in eng.train, "can not" never.
-        tokenizer.rules = {
-            orth: pieces
-            for orth, pieces in tokenizer.rules.items()
-            if not _EMOTICON.search(orth) and not _PLAIN_WORD.fullmatch(orth)
-        }
-        return tokenizer
 
     def spans(self, text: str) -> list[Span]:
         """Offsets of spaCy's tokens of ``text`` (white space only as ``" "``), spaces left out."""
-        rows = self.tokenizer(text).to_array(self.attributes).tolist()
-        if len(self.tokenizer.vocab.strings) > MAX_VOCABULARY:
-            self.tokenizer = self._build()
-        # spaCy keeps one space after a token to itself and makes a token of any further spaces.
-        return [(start, start + length) for start, length in rows if text[start] != " "]
+        return self.tokenizer.spans(text)
 
 
 _english: _English | None = None

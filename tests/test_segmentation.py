@@ -6,6 +6,8 @@ lies between them is white space, U+200B, U+FEFF or invisible format characters.
 "the text and the joined tokens have the same visible characters", nothing is lost or reordered.
 """
 
+import functools
+import json
 import time
 import unicodedata
 
@@ -13,9 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bilstm_tagger import segmentation
-from bilstm_tagger.corpus import VISIBLE_FORMAT_CHARACTERS
+from bilstm_tagger import english_tokenizer, segmentation
+from bilstm_tagger.corpus import VISIBLE_FORMAT_CHARACTERS, read_corpus
 from bilstm_tagger.segmentation import split_text
+
+from conftest import SHARED_DATA
 
 SEPARATORS = "\u200b\ufeff"  # invisible, but white space for split_text
 
@@ -113,8 +117,7 @@ def test_plain_words_are_tokenized_as_spacy_does(words, space):
     # split_text takes ASCII-letter and digit-only words past spaCy, as one token each (and
     # drops spaCy's special cases for such words): it must come to what its spaCy makes of them.
     text = space.join(words)
-    tokenizer = segmentation._tokenizer().tokenizer
-    expected = [token.text for token in tokenizer(text.replace("\t", " ")) if not token.text.isspace()]
+    expected = [text[start:end] for start, end in spacy_spans(text.replace("\t", " "))]
     assert [token for sentence in tokens_of(text) for token in sentence] == expected
 
 
@@ -217,13 +220,91 @@ def test_a_broken_tokenizer_falls_back_to_the_words(monkeypatch, broken):
     assert tokens_of("Maria's  (flew) home.") == [["Maria's", "(flew)", "home."]]
 
 
-def test_the_tokenizer_is_built_anew_when_its_vocabulary_grows(monkeypatch):
-    english = segmentation._tokenizer()
-    monkeypatch.setattr(segmentation, "MAX_VOCABULARY", 0)
-    before = english.tokenizer
+def test_the_cache_of_runs_is_bounded(monkeypatch):
+    english = segmentation._tokenizer().tokenizer
+    monkeypatch.setattr(english_tokenizer, "MAX_CACHED", 2)
     assert tokens_of("Merkel's staff (in Germany).") == [["Merkel", "'s", "staff", "(", "in", "Germany", ")", "."]]
-    assert english.tokenizer is not before
+    assert len(english.cache) <= 2
     assert tokens_of("Merkel's staff (8):") == [["Merkel", "'s", "staff", "(", "8", ")", ":"]]
+
+
+# -- the same tokens as spaCy ------------------------------------------------------------------
+
+
+@functools.cache
+def spacy_tokenizer():
+    """spaCy's own English tokenizer, with the special cases segmentation keeps."""
+    from spacy.lang.en import English
+
+    tokenizer = English().tokenizer
+    tokenizer.rules = {
+        orth: pieces for orth, pieces in tokenizer.rules.items() if segmentation.keeps_special_case(orth)
+    }
+    return tokenizer
+
+
+port = functools.cache(english_tokenizer.EnglishTokenizer.load)
+
+
+def spacy_spans(text: str) -> list[tuple[int, int]]:
+    return [(token.idx, token.idx + len(token)) for token in spacy_tokenizer()(text) if not token.text.isspace()]
+
+
+def test_the_rules_are_those_of_the_installed_spacy():
+    written = json.loads(english_tokenizer.RULES_FILE.read_text(encoding="utf-8"))
+    assert written == english_tokenizer.rules_from_spacy(segmentation.keeps_special_case), (
+        "spaCy's rules changed: python -m bilstm_tagger.english_tokenizer writes them again"
+    )
+
+
+def test_the_tokens_are_spacys_on_ewt_and_conll_text():
+    texts = [
+        line[9:].rstrip("\n")
+        for line in open(SHARED_DATA / "ud_en_ewt" / "en_ewt-ud-test.conllu", encoding="utf-8")
+        if line.startswith("# text = ")
+    ]
+    sentences = [s.tokens for s in read_corpus(SHARED_DATA / "conll2003" / "eng.testb", "conll")]
+    texts += [" ".join(tokens) for tokens in sentences]  # as CoNLL-2003 writes them: spaces around punctuation
+    texts += [
+        "".join(token if token in ".,;:!?)'" or token.startswith("'") else " " + token for token in tokens)
+        for tokens in sentences
+    ]
+    assert len(texts) > 5000
+    english = port()
+    texts = [segmentation._SEPARATOR.sub(" ", text) for text in texts]  # as split_text gives it: spaces only
+    differing = [text for text in texts if english.spans(text) != spacy_spans(text)]
+    assert differing == []
+
+
+TRICKY = list("aAzZ09.,;:!?'\"()[]{}-–—/\\@#$%&*+=<>_~`^|’‘“”…«»§°€") + [
+    "e.g.",
+    "U.S.",
+    "a.m.",
+    "10p.m.",
+    "'s",
+    "n't",
+    "Jan.",
+    "Mr.",
+    "can't",
+    "8-D",
+    "''",
+    "'em",
+    "http://x.org/a?b=1",
+    "mail@x.org",
+    "é",
+    "中",
+    "😀",
+    "\u0301",
+    " ",
+    "  ",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(TRICKY), min_size=1, max_size=25))
+def test_the_tokens_are_spacys_on_punctuation_heavy_text(pieces):
+    text = "".join(pieces)
+    assert port().spans(text) == spacy_spans(text)
 
 
 # -- CoNLL-2003 conventions ------------------------------------------------------------------
