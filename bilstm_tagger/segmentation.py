@@ -108,8 +108,6 @@ _LONG_RUN_TOKEN = re.compile(
     rf"|{_WORD}(?:[-.,'’@/:]{_WORD})*"  # a word, a number, an e-mail address, a hyphenated word
     r"|[^ ]"  # anything else, one character at a time
 )
-# spaCy's emoticon exceptions (":)", "(8", "-_-") contain one of these; none of its word exceptions do.
-_EMOTICON = re.compile(r"[()\[\]{}<>:;=_^*|\\/@¬]")
 
 _HYPHENS = frozenset({"-", "–"})
 _LIST_NUMBER = re.compile(r"[0-9]{1,3}")
@@ -137,13 +135,6 @@ def _continues_cluster(character: str) -> bool:
 def _is_regional_indicator(character: str) -> bool:
     """Whether a character is a regional indicator: two of them make a flag."""
     return 0x1F1E6 <= ord(character) <= 0x1F1FF
-
-
-def keeps_special_case(orth: str) -> bool:
-    """Whether a special case of spaCy's is kept: of its special cases (don't, U.S., Jan.), the emoticons
-    are dropped, and those for words of letters only, contractions written without an apostrophe
-    (cannot, dont, gonna, Im), which CoNLL-2003 keeps whole: "cannot" 11 times in eng.train, "can not" never."""
-    return not _EMOTICON.search(orth) and not _PLAIN_WORD.fullmatch(orth)
 
 
 class _English:

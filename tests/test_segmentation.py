@@ -223,6 +223,7 @@ def test_a_broken_tokenizer_falls_back_to_the_words(monkeypatch, broken):
 def test_the_cache_of_runs_is_bounded(monkeypatch):
     english = segmentation._tokenizer().tokenizer
     monkeypatch.setattr(english_tokenizer, "MAX_CACHED", 2)
+    english.cache.clear()
     assert tokens_of("Merkel's staff (in Germany).") == [["Merkel", "'s", "staff", "(", "in", "Germany", ")", "."]]
     assert len(english.cache) <= 2
     assert tokens_of("Merkel's staff (8):") == [["Merkel", "'s", "staff", "(", "8", ")", ":"]]
@@ -238,7 +239,7 @@ def spacy_tokenizer():
 
     tokenizer = English().tokenizer
     tokenizer.rules = {
-        orth: pieces for orth, pieces in tokenizer.rules.items() if segmentation.keeps_special_case(orth)
+        orth: pieces for orth, pieces in tokenizer.rules.items() if english_tokenizer.keeps_special_case(orth)
     }
     return tokenizer
 
@@ -252,7 +253,7 @@ def spacy_spans(text: str) -> list[tuple[int, int]]:
 
 def test_the_rules_are_those_of_the_installed_spacy():
     written = json.loads(english_tokenizer.RULES_FILE.read_text(encoding="utf-8"))
-    assert written == english_tokenizer.rules_from_spacy(segmentation.keeps_special_case), (
+    assert written == english_tokenizer.rules_from_spacy(english_tokenizer.keeps_special_case), (
         "spaCy's rules changed: python -m bilstm_tagger.english_tokenizer writes them again"
     )
 
