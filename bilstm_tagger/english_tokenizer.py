@@ -45,6 +45,7 @@ class EnglishTokenizer:
     matched: dict[tuple[str, ...], str]  # the tokens an exception is found as → the exception
     longest_match: int
     sentence_final: frozenset[str]
+    match_starts: frozenset[str] = frozenset()  # the first tokens of ``matched``: where a match can begin
     cache: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
@@ -60,6 +61,7 @@ class EnglishTokenizer:
             matched,
             max(map(len, matched), default=0),
             frozenset(rules["sentence_final"]),
+            frozenset(tokens[0] for tokens in matched),
         )
 
     def spans(self, text: str) -> list[tuple[int, int]]:
@@ -154,6 +156,8 @@ class EnglishTokenizer:
         words = [text[start:end] for start, end in spans]
         found = []
         for start in range(len(words)):
+            if words[start] not in self.match_starts:  # most tokens: no exception begins with them
+                continue
             for length in range(1, min(self.longest_match, len(words) - start) + 1):
                 if start + length - 1 in separated and length > 1:
                     break  # a token of spaces lies between

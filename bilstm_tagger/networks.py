@@ -71,7 +71,7 @@ class TorchNetwork:
 
 
 class OnnxNetwork:
-    """``model.onnx`` in an ONNX Runtime session on the CPU, with ``threads`` threads."""
+    """``model.onnx`` in an ONNX Runtime session on the CPU (made by :func:`load_onnx_network`)."""
 
     engine = "onnx"
 
