@@ -16,6 +16,8 @@ from typing import Annotated, BinaryIO, Literal, Optional
 import typer
 
 from .config import (
+    CELLS,
+    CHAR_ENCODERS,
     DEFAULT_LEARNING_RATES,
     ENGINES,
     OPTION_NAMES,
@@ -270,6 +272,39 @@ def train(
     dropout: Annotated[
         float, typer.Option(help="Dropout on the embeddings and on the LSTM output.", rich_help_panel=MODEL)
     ] = MODEL_DEFAULTS.dropout,
+    cell: Annotated[
+        Literal[CELLS],
+        typer.Option(
+            help="The word-level encoder's cell: lstm (torch's), peephole (Gers & Schmidhuber's LSTM, whose gates "
+            "see the cell state) or gru.",
+            rich_help_panel=MODEL,
+        ),
+    ] = MODEL_DEFAULTS.cell,
+    char_encoder: Annotated[
+        Literal[CHAR_ENCODERS],
+        typer.Option(
+            help="How a word's characters become its vector: cnn (Ma & Hovy) or lstm (Lample et al.; a BiLSTM of "
+            "char-filters / 2 per direction).",
+            rich_help_panel=MODEL,
+        ),
+    ] = MODEL_DEFAULTS.char_encoder,
+    locked_dropout: Annotated[
+        bool,
+        typer.Option(
+            "--locked-dropout/--no-locked-dropout",
+            help="Variational dropout: one mask per sentence on the embeddings and the LSTM output, instead of one "
+            "per word.",
+            rich_help_panel=MODEL,
+        ),
+    ] = MODEL_DEFAULTS.locked_dropout,
+    lm_weight: Annotated[
+        float,
+        typer.Option(
+            help="Also train a language model on the BiLSTM (forward predicts the next word, backward the previous "
+            "one; Rei 2017), its loss times this; 0 turns it off. Tagging does not run it.",
+            rich_help_panel=MODEL,
+        ),
+    ] = MODEL_DEFAULTS.lm_weight,
     optimizer: Annotated[
         Literal[tuple(DEFAULT_LEARNING_RATES)],
         typer.Option(

@@ -22,6 +22,8 @@ TAG_BATCH_SIZE = 256  # sentences per batch when tagging: measured fastest on 2 
 MAX_SEGMENT_TOKENS = 500  # longer sentences are tagged (and trained on) in pieces of this length
 MAX_BATCH_TOKENS = 16_384  # padded tokens per batch when tagging, to bound memory
 ENGINES = ("auto", "torch", "onnx")  # what runs the network when tagging: see bilstm_tagger.networks
+CELLS = ("lstm", "peephole", "gru")  # the word-level encoder's cell: see bilstm_tagger.encoders
+CHAR_ENCODERS = ("cnn", "lstm")  # how a word's characters become its vector: see bilstm_tagger.encoders
 
 DEFAULT_LEARNING_RATES = {"sgd": 0.015, "adam": 0.002}
 
@@ -59,7 +61,12 @@ class ModelConfig:
     The vocabulary sizes are not here: they come from the training data. The defaults are the
     sizes of NCRF++'s CoNLL-2003 model (Yang & Zhang 2018): as accurate as Ma & Hovy's 200 per
     direction in our measurements, and 1.4 times as fast (see ``benchmarks/RESULTS.md``).
-    ``encoder`` names the word-level sequence encoder (see ``bilstm_tagger.model.ENCODERS``).
+    ``cell`` names the word-level encoder's recurrent cell and ``char_encoder`` the character
+    encoder (see :mod:`bilstm_tagger.encoders`); ``char_filters`` is the size of a word's
+    character vector either way (a character LSTM has half of it per direction).
+    ``locked_dropout`` draws one dropout mask per sentence instead of one per position.
+    ``lm_weight`` above 0 trains a language model on the BiLSTM with the tagger, its loss scaled
+    by it (:mod:`bilstm_tagger.language_model`).
     """
 
     word_dim: int = 50
@@ -69,7 +76,10 @@ class ModelConfig:
     hidden_size: int = 100
     num_layers: int = 1
     dropout: float = 0.5
-    encoder: str = "lstm"
+    cell: str = "lstm"
+    char_encoder: str = "cnn"
+    locked_dropout: bool = False
+    lm_weight: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("word_dim", "char_dim", "char_filters", "hidden_size", "num_layers"):
@@ -79,9 +89,31 @@ class ModelConfig:
             raise InputError(f"char-window must be an odd number, got {self.char_window}")
         if not 0.0 <= self.dropout < 1.0:
             raise InputError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.cell not in CELLS:
+            raise InputError(f"unknown cell {self.cell!r} (choose {', '.join(CELLS)})")
+        if self.char_encoder not in CHAR_ENCODERS:
+            raise InputError(f"unknown char-encoder {self.char_encoder!r} (choose {' or '.join(CHAR_ENCODERS)})")
+        if self.char_encoder == "lstm" and self.char_filters % 2:
+            raise InputError(
+                f"char-filters must be even with --char-encoder lstm (half per direction), got {self.char_filters}"
+            )
+        if self.lm_weight < 0:
+            raise InputError(f"lm-weight must not be negative, got {self.lm_weight}")
+        if self.lm_weight > 0 and self.num_layers > 1:
+            # A second layer's forward state has seen the first layer's backward one, that is the
+            # words to come: predicting the next word from it would teach nothing.
+            raise InputError("--lm-weight needs --layers 1: an upper layer has seen the words it would predict")
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ModelConfig:
+        """The inverse of :meth:`to_json`; also reads checkpoints older than the cells, which named it ``encoder``."""
+        data = dict(data)
+        if "encoder" in data:
+            data["cell"] = data.pop("encoder")
+        return cls(**data)
 
 
 @dataclass
@@ -160,7 +192,7 @@ class TrainingConfig:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TrainingConfig:
         """The inverse of :meth:`to_json`."""
-        return cls(**{**data, "model": ModelConfig(**data["model"])})
+        return cls(**{**data, "model": ModelConfig.from_json(data["model"])})
 
 
 _MODEL_FIELDS = frozenset(f.name for f in fields(ModelConfig))

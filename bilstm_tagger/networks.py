@@ -132,7 +132,7 @@ def check_model_config(directory: str | os.PathLike, info: checkpoint.Checkpoint
         InputError: an unknown or invalid setting (naming ``config.json``).
     """
     try:
-        return ModelConfig(**info.model)
+        return ModelConfig.from_json(info.model)
     except (TypeError, InputError) as error:
         message = error.message if isinstance(error, InputError) else str(error)
         raise InputError(f"bad model configuration: {message}", Path(directory) / checkpoint.CONFIG_FILE) from None

@@ -250,6 +250,9 @@ def setup_training(
         extra_rows = [row for row, word in enumerate(pretrained.words) if word not in vocab.words.stoi]
         vocab = Vocab(vocab.words, vocab.chars, vocab.tags, [pretrained.words[row] for row in extra_rows])
     model = build_model(config.model, vocab, data.tag_scheme)
+    word_counts = _word_counts(data.train, vocab)
+    if config.model.lm_weight > 0:
+        model.language_model.set_vocabulary(word_counts)
     if pretrained is not None:
         _initialise_from_pretrained(model, vocab, pretrained, extra_rows)
     model.to(device)
@@ -261,7 +264,7 @@ def setup_training(
         vocab=vocab,
         model=model,
         optimizer=_make_optimizer(model, config),
-        singletons=_singleton_mask(data.train, vocab).to(device),
+        singletons=_singleton_mask(word_counts).to(device),
         batch_rng=random.Random(config.seed),
         device=device,
         threads=threads,
@@ -360,6 +363,7 @@ def _train_epoch(
         if config.word_dropout > 0:
             chance = torch.rand(batch.word_ids.shape, device=device)
             drop = state.singletons[batch.word_ids] & (chance < config.word_dropout)
+            batch.true_word_ids = batch.word_ids
             batch.word_ids = batch.word_ids.masked_fill(drop, 1)
         state.optimizer.zero_grad(set_to_none=True)
         divisor = len(whole_batch) / group.world_size if group.distributed else None
@@ -486,12 +490,17 @@ def _set_learning_rate(optimizer: torch.optim.Optimizer, config: TrainingConfig,
     return rate
 
 
-def _singleton_mask(sentences: list[Sentence], vocab: Vocab) -> torch.Tensor:
-    """``(num_words,)`` bool: words seen exactly once in training (candidates for word dropout)."""
+def _word_counts(sentences: list[Sentence], vocab: Vocab) -> torch.Tensor:
+    """``(num_words,)`` how often each training word occurs in ``sentences``."""
     counts = torch.zeros(len(vocab.words), dtype=torch.long)
     for sentence in sentences:
         ids = torch.tensor([vocab.word_id(t) for t in sentence.tokens])
         counts.index_add_(0, ids, torch.ones(len(sentence), dtype=torch.long))
+    return counts
+
+
+def _singleton_mask(counts: torch.Tensor) -> torch.Tensor:
+    """``(num_words,)`` bool: words seen exactly once in training (candidates for word dropout)."""
     singles = counts == 1
     singles[:2] = False  # padding and unknown
     return singles

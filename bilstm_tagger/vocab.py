@@ -67,6 +67,8 @@ class Batch:
         mask: ``(B, T)`` bool, true at real tokens.
         lengths: ``(B,)`` sentence lengths, on the CPU (as ``pack_padded_sequence`` wants).
         tag_ids: ``(B, T)`` gold tag ids (0 at padding), or ``None``.
+        true_word_ids: ``(B, T)`` the word ids before word dropout replaced some by the unknown
+            word (what a language model predicts), or ``None`` when they are ``word_ids``.
     """
 
     word_ids: torch.Tensor
@@ -75,6 +77,7 @@ class Batch:
     mask: torch.Tensor
     lengths: torch.Tensor
     tag_ids: torch.Tensor | None = None
+    true_word_ids: torch.Tensor | None = None
 
 
 @dataclass
