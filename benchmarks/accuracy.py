@@ -62,8 +62,9 @@ RUNS = {
 }
 
 
-def run_one(name: str, seed: int, data: Path, models: Path, extra: list[str]) -> dict:
-    dataset, embeddings, metric, train, dev, test, options = RUNS[name]
+def run_one(name: str, seed: int, data: Path, models: Path, extra: list[str], spec: tuple | None = None) -> dict:
+    """Train and evaluate one run of ``RUNS[name]`` (or of ``spec``, shaped as RUNS' values) with ``seed``."""
+    dataset, embeddings, metric, train, dev, test, options = spec or RUNS[name]
     model = models / f"{name}-seed{seed}"
     train_command = [*TAGGER, "train", str(data / train), "--dev", str(data / dev), "--output", str(model)]
     train_command += [*options, "--seed", str(seed), "--overwrite", *extra]
@@ -175,6 +176,14 @@ def kept_runs(path: Path, measuring: list[str]) -> list[dict]:
     return kept
 
 
+def kept_sections(path: Path) -> dict:
+    """The parts of an earlier results.json that other benchmarks write (``ablation``: benchmarks/ablation.py)."""
+    if not path.exists():
+        return {}
+    previous = json.loads(path.read_text())
+    return {key: value for key, value in previous.items() if key not in ("summary", "runs", "minutes")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DATA)
@@ -199,6 +208,7 @@ def main() -> None:
                 "summary": summarise(runs),
                 "runs": runs,
                 "minutes": (time.perf_counter() - started) / 60,
+                **kept_sections(args.output / "results.json"),
             }
             if not args.smoke:  # written after every run, so that an interruption keeps what was measured
                 (args.output / "results.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -39,12 +39,12 @@ class WordLanguageModel(nn.Module):
     def set_vocabulary(self, word_counts: torch.Tensor) -> None:
         """Give the ``num_classes - 1`` most frequent words (``(num_words,)`` training counts) their own class.
 
-        Padding and the unknown word stay in class 0; ties go to the lower id, so the classes
-        depend only on the data.
+        Padding, the unknown word and unseen words stay in class 0; ties go to the lower id, so
+        the classes depend only on the data.
         """
-        counts = word_counts.clone()
-        counts[:2] = -1
-        order = sorted(range(len(counts)), key=lambda word: (-int(counts[word]), word))
+        counts = word_counts.tolist()
+        seen = [word for word in range(2, len(counts)) if counts[word] > 0]
+        order = sorted(seen, key=lambda word: (-counts[word], word))
         frequent = torch.tensor(order[: self.num_classes - 1], dtype=torch.long)
         classes = torch.zeros_like(self.word_classes)
         classes[frequent] = torch.arange(1, len(frequent) + 1)

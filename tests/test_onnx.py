@@ -52,14 +52,25 @@ def test_crf_scores_survive_json():
         assert np.array_equal(getattr(scores, name), getattr(again, name)), name
 
 
-@pytest.mark.parametrize("layers,extra_words", [(1, 0), (2, 3)])
-def test_the_onnx_network_gives_torchs_emissions(layers, extra_words):
+@pytest.mark.parametrize(
+    "layers,extra_words,cell,char_encoder",
+    [
+        (1, 0, "lstm", "cnn"),
+        (2, 3, "lstm", "cnn"),
+        (1, 0, "peephole", "lstm"),
+        (2, 3, "peephole", "cnn"),
+        (2, 0, "gru", "lstm"),
+    ],
+)
+def test_the_onnx_network_gives_torchs_emissions(layers, extra_words, cell, char_encoder):
     sentences = [["Anna", "Berg", "lives", "in", "Oslo", "."], ["Tom", "saw", "Bergen"], ["Zebulon"], ["x"] * 11]
     vocab = Vocab.build([(tokens, ["O"] * len(tokens)) for tokens in sentences[:2]] + [(["S"], ["S-PER"])])
     vocab.extra_words = ["zebulon", "bergen", "oslo"][:extra_words]
     vocab = Vocab.from_json(vocab.to_json())
     torch.manual_seed(layers)
-    config = ModelConfig(word_dim=8, char_dim=5, char_filters=6, hidden_size=7, num_layers=layers)
+    config = ModelConfig(
+        word_dim=8, char_dim=5, char_filters=6, hidden_size=7, num_layers=layers, cell=cell, char_encoder=char_encoder
+    )
     model = build_model(config, vocab, "iobes").eval()
     model.extra_word_vectors = torch.randn(extra_words, 8).to(torch.float16)
     session = onnxruntime.InferenceSession(build_onnx(model).SerializeToString(), providers=["CPUExecutionProvider"])
