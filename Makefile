@@ -18,7 +18,7 @@ TRAIN_ARGS ?= --max-epochs 50 --patience 10
 DEMO_MODEL ?= models/demo
 DEMO_SENTENCE ?= Maria Lopez , chief executive of Nordwind Bank , said in Berlin on Monday that profits rose 5 percent .
 
-.PHONY: help install test demo train evaluate bench bench-speed bench-accuracy bench-text bench-tokenizers bench-distributed bench-engines bench-serve bench-web-stacks lint clean
+.PHONY: help install test demo train evaluate bench bench-speed bench-accuracy bench-text bench-tokenizers bench-distributed bench-engines bench-serve bench-web-stacks bench-ablation bench-cells lint clean
 
 help:
 	@echo "make install   install torch $(TORCH_VERSION) (CPU), then this package with its dev, glove, report, onnx and serve extras"
@@ -78,6 +78,13 @@ bench-web-stacks:
 
 bench-accuracy:
 	$(PYTHON) benchmarks/accuracy.py
+
+bench-ablation:
+	$(PYTHON) benchmarks/ablation.py --dataset conll2003
+	$(PYTHON) benchmarks/ablation.py --dataset ud_en_ewt --variants preset lm locked-lm
+
+bench-cells:
+	$(PYTHON) benchmarks/cells.py
 
 bench-speed:
 	$(PYTHON) benchmarks/speed.py

@@ -1,13 +1,14 @@
 """Ablation of the LSTM family: each factor (cell, character encoder, layers, locked dropout, the
 language model) against the current preset, on CoNLL-2003 (``--preset ner``) or UD EWT (``--preset pos``).
 
-    python benchmarks/ablation.py [--dataset conll2003] [--variants preset lm ...] [--seeds 1] [--jobs 1]
+    python benchmarks/ablation.py [--dataset conll2003] [--variants preset lm ...] [--seeds 1] [--jobs 1] [--one-thread]
 
 Each run is the `tagger train` / `tagger evaluate` command recorded with it, in a fresh process.
-``--jobs 2`` runs two at a time with ``--threads 1`` each (on 2 cores, two runs on two threads each
-slow each other many times): the minutes and sentences per second of such runs are then those
-of one core shared with another run, comparable with each other but not with a run alone, and a
-run on one thread is not bit-identical to the same seed on two. Results go to the ``ablation``
+``--jobs 2`` runs two at a time, and ``--one-thread`` gives each run ``--threads 1`` (on 2 cores,
+two runs on two threads each slow each other many times; ``--jobs`` above 1 implies it). The
+minutes and sentences per second of a run on one thread beside another are those of one shared
+core: comparable with each other but not with a run alone; and a run on one thread is not
+bit-identical to the same seed on two. Results go to the ``ablation``
 part of ``benchmarks/results.json`` (a variant's new seeds replace the same seeds' old runs) and
 to its section of ``benchmarks/RESULTS.md``. Scores are percentages; nothing is asserted.
 """
@@ -42,19 +43,21 @@ VARIANTS = {
 }
 
 
-def run_variant(dataset: str, variant: str, seed: int, jobs: int, data: Path, models: Path) -> dict:
+def run_variant(dataset: str, variant: str, seed: int, one_thread: bool, data: Path, models: Path) -> dict:
     spec = RUNS[BASE[dataset]]
     options, _ = VARIANTS[variant]
-    threads = ["--threads", "1"] if jobs > 1 else []
+    threads = ["--threads", "1"] if one_thread else []
     run = run_one(f"{dataset}-{variant}", seed, data, models, [*options, *threads], spec=spec)
-    return {**run, "variant": variant, "options": " ".join(options), "jobs": jobs}
+    return {**run, "variant": variant, "options": " ".join(options), "threads": 1 if one_thread else "all"}
 
 
 def summarise(runs: list[dict]) -> list[dict]:
     rows = []
     for dataset in BASE:
         for variant in VARIANTS:
-            group = sorted((r for r in runs if (r["dataset"], r["variant"]) == (dataset, variant)), key=lambda r: r["seed"])
+            group = sorted(
+                (r for r in runs if (r["dataset"], r["variant"]) == (dataset, variant)), key=lambda r: r["seed"]
+            )
             if not group:
                 continue
             tests = [r["test"] for r in group]
@@ -74,24 +77,47 @@ def summarise(runs: list[dict]) -> list[dict]:
                     "train_minutes_mean": round(statistics.mean(r["train_minutes"] for r in group), 1),
                     "sentences_per_second_mean": round(statistics.mean(r["sentences_per_second"] for r in group)),
                     "peak_rss_mb": round(max(r["peak_rss_mb"] for r in group)),
-                    "jobs": max(r["jobs"] for r in group),
+                    "threads": group[0]["threads"],
                 }
             )
     return rows
 
 
-def section(ablation: dict) -> str:
+def reference_rows(results: dict) -> list[str]:
+    """The accuracy benchmark's runs of each dataset's preset (alone, on two threads), as rows of the table."""
+    lines = []
+    for dataset, name in BASE.items():
+        runs = sorted((r for r in results.get("runs", []) if r["name"] == name), key=lambda r: r["seed"])
+        if not runs:
+            continue
+        tests = [r["test"] for r in runs]
+        spread = statistics.stdev(tests) if len(tests) > 1 else 0.0
+        epochs = ", ".join(f"{r['best_epoch']}/{r['epochs']}" for r in runs)
+        lines.append(
+            f"| {dataset} | preset, accuracy benchmark | `(none)` | {', '.join(str(r['seed']) for r in runs)} | "
+            f"{statistics.mean(r['dev'] for r in runs):.2f} | {statistics.mean(tests):.2f} ± {spread:.2f} | "
+            f"{', '.join(f'{t:.2f}' for t in tests)} | {epochs} | "
+            f"{statistics.mean(r['train_minutes'] for r in runs):.1f} | "
+            f"{round(statistics.mean(r['sentences_per_second'] for r in runs))} | "
+            f"{round(max(r['peak_rss_mb'] for r in runs))} | all |"
+        )
+    return lines
+
+
+def section(results: dict) -> str:
+    ablation = results["ablation"]
     lines = [
         BEGIN,
         "### Ablation: the LSTM family (`benchmarks/ablation.py`)",
         "",
         "Each row adds its options to the dataset's preset (`--preset ner` for CoNLL-2003, `--preset pos` for",
-        "UD EWT). Runs marked 2 in the *jobs* column ran two at a time on one thread each: their minutes and",
+        "UD EWT). Runs on 1 thread (*threads* column) ran two at a time, one thread each: their minutes and",
         "sentences/s are those of one shared core, comparable with each other, not with a run alone.",
         "",
         "| dataset | variant | options | seeds | dev mean | test mean ± std | test per seed | best epoch / epochs | "
-        "train min | sent/s | peak MB | jobs |",
+        "train min | sent/s | peak MB | threads |",
         "|---|---|---|---|---:|---:|---|---|---:|---:|---:|---:|",
+        *reference_rows(results),
     ]
     for row in ablation["summary"]:
         per_seed = ", ".join(f"{test:.2f}" for test in row["tests"])
@@ -100,11 +126,13 @@ def section(ablation: dict) -> str:
             f"| {row['dataset']} | {row['variant']} | `{row['options'] or '(none)'}` | "
             f"{', '.join(map(str, row['seeds']))} | {row['dev_mean']:.2f} | {row['test_mean']:.2f} ± {row['test_std']:.2f} | "
             f"{per_seed} | {epochs} | {row['train_minutes_mean']} | {row['sentences_per_second_mean']} | "
-            f"{row['peak_rss_mb']} | {row['jobs']} |"
+            f"{row['peak_rss_mb']} | {row['threads']} |"
         )
     lines += ["", "Commands of each run:", ""]
     for run in ablation["runs"]:
-        lines.append(f"- {run['dataset']} {run['variant']} seed {run['seed']}: test {run['test']:.2f}, dev {run['dev']:.2f}")
+        lines.append(
+            f"- {run['dataset']} {run['variant']} seed {run['seed']}: test {run['test']:.2f}, dev {run['dev']:.2f}"
+        )
         lines += [f"  - `tagger {command}`" for command in run["commands"]]
     lines.append(END)
     return "\n".join(lines)
@@ -119,7 +147,7 @@ def save(run: dict, path: Path) -> dict:
     ablation = {"summary": summarise(runs), "runs": runs}
     results["ablation"] = ablation
     path.write_text(json.dumps(results, indent=2) + "\n")
-    figures.replace_section(figures.RESULTS_MD, BEGIN, END, section(ablation))
+    figures.replace_section(figures.RESULTS_MD, BEGIN, END, section(results))
     return ablation
 
 
@@ -128,14 +156,21 @@ def main() -> None:
     parser.add_argument("--dataset", choices=list(BASE), default="conll2003")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
-    parser.add_argument("--jobs", type=int, default=1, help="runs at a time, each on one thread when above 1")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (above 1 implies --one-thread)")
+    parser.add_argument("--one-thread", action="store_true", help="each run on one thread, as beside another run")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--models", type=Path, default=ROOT / "models" / "ablation")
+    parser.add_argument("--render", action="store_true", help="only write RESULTS.md's section again from results.json")
     args = parser.parse_args()
+    if args.render:
+        figures.replace_section(figures.RESULTS_MD, BEGIN, END, section(json.loads(RESULTS_JSON.read_text())))
+        return
     work = [(variant, seed) for seed in args.seeds for variant in args.variants]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         futures = [
-            pool.submit(run_variant, args.dataset, variant, seed, args.jobs, args.data, args.models)
+            pool.submit(
+                run_variant, args.dataset, variant, seed, args.one_thread or args.jobs > 1, args.data, args.models
+            )
             for variant, seed in work
         ]
         for future in as_completed(futures):

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from bilstm_tagger.config import ModelConfig
+
 
 def differences(first: Path, second: Path) -> list[str]:
     found = []
@@ -33,7 +35,8 @@ def differences(first: Path, second: Path) -> list[str]:
     for key in ("tag_scheme", "data_scheme", "corpus"):
         if configs[0][key] != configs[1][key]:
             found.append(f"config.json: {key} differs")
-    models = [{**config["model"], "encoder": config["model"].get("encoder", "lstm")} for config in configs]
+    # Read as this version reads them: a model saved before a setting existed has its default.
+    models = [ModelConfig.from_json(config["model"]).to_json() for config in configs]
     if models[0] != models[1]:
         found.append("config.json: model differs")
     return found

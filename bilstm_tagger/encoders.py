@@ -156,7 +156,9 @@ class PeepholeLstm(nn.Module):
             reversed_input = layer_input.gather(1, reverse[:, :, None].expand_as(layer_input))
             both = torch.stack([layer_input, reversed_input])  # (2, B, T, in)
             # The inputs' share of the gates, every step at once: (2, B, T, 4H).
-            from_inputs = torch.matmul(both, weights["weight_ih"].transpose(1, 2)[:, None]) + weights["bias"][:, None, None, :]
+            from_inputs = (
+                torch.matmul(both, weights["weight_ih"].transpose(1, 2)[:, None]) + weights["bias"][:, None, None, :]
+            )
             peephole = weights["peephole"][:, None, :]  # (2, 1, 3H)
             outputs = _peephole_directions(
                 from_inputs.permute(2, 0, 1, 3).contiguous(),  # (T, 2, B, 4H): one step's slice is contiguous
@@ -171,7 +173,10 @@ class PeepholeLstm(nn.Module):
 
 
 def _peephole_directions(
-    from_inputs: torch.Tensor, weight_hh: torch.Tensor, peephole_input_forget: torch.Tensor, peephole_output: torch.Tensor
+    from_inputs: torch.Tensor,
+    weight_hh: torch.Tensor,
+    peephole_input_forget: torch.Tensor,
+    peephole_output: torch.Tensor,
 ) -> torch.Tensor:
     """Both directions of one peephole LSTM layer, step by step.
 

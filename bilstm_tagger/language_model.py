@@ -63,9 +63,7 @@ class WordLanguageModel(nn.Module):
         has_neighbour = mask[:, 1:]  # (B, T - 1): token t + 1 exists; for the backward head, t - 1 does
         forward = states[:, :-1, :hidden][has_neighbour]  # (N, H) states followed by a word
         backward = states[:, 1:, hidden:][has_neighbour]  # (N, H) states preceded by one
-        next_loss = nn.functional.cross_entropy(
-            self.next_word(forward), classes[:, 1:][has_neighbour], reduction="sum"
-        )
+        next_loss = nn.functional.cross_entropy(self.next_word(forward), classes[:, 1:][has_neighbour], reduction="sum")
         previous_loss = nn.functional.cross_entropy(
             self.previous_word(backward), classes[:, :-1][has_neighbour], reduction="sum"
         )

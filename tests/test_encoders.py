@@ -3,6 +3,9 @@ encoder under padding, locked dropout, the jointly trained language model, and r
 
 from __future__ import annotations
 
+import json
+import math
+
 import pytest
 import torch
 
@@ -16,7 +19,9 @@ from bilstm_tagger.reporting import Reporter
 from bilstm_tagger.runner import train
 from bilstm_tagger.vocab import Vocab
 
-from conftest import DATA
+from conftest import DATA, tagger
+
+TRAIN, DEV, TEST = DATA / "ner" / "train.txt", DATA / "ner" / "dev.txt", DATA / "ner" / "test.txt"
 
 SENTENCES = [
     ["Anna", "Berg", "visited", "New", "York", "City", "and", "Oslo", "yesterday", "."],
@@ -24,6 +29,10 @@ SENTENCES = [
     ["Unknown", "words", "like", "Zyxwvutsrqponmlkjihgfedcba", "are", "fine"],
 ]
 TAGS = [["B-PER", "E-PER", "O", "B-LOC", "I-LOC", "E-LOC", "O", "S-LOC", "O", "O"], ["S-PER", "O", "O", "S-LOC"]]
+
+
+def _sigmoid(value: float) -> float:
+    return 1.0 / (1.0 + math.exp(-value))
 
 
 def peephole_by_the_equations(encoder: PeepholeLstm, features: torch.Tensor) -> torch.Tensor:
@@ -36,29 +45,27 @@ def peephole_by_the_equations(encoder: PeepholeLstm, features: torch.Tensor) -> 
         for suffix, order in (("", range(len(layer_input))), ("_reverse", reversed(range(len(layer_input))))):
             w_ih = getattr(encoder, f"weight_ih_l{layer}{suffix}").tolist()
             w_hh = getattr(encoder, f"weight_hh_l{layer}{suffix}").tolist()
-            bias = (getattr(encoder, f"bias_ih_l{layer}{suffix}") + getattr(encoder, f"bias_hh_l{layer}{suffix}")).tolist()
+            bias = (
+                getattr(encoder, f"bias_ih_l{layer}{suffix}") + getattr(encoder, f"bias_hh_l{layer}{suffix}")
+            ).tolist()
             p_i, p_f, p_o = getattr(encoder, f"peephole_l{layer}{suffix}").view(3, hidden).tolist()
             h, c = [0.0] * hidden, [0.0] * hidden
             outputs = [None] * len(layer_input)
             for t in order:
                 x = layer_input[t]
-
-                def pre(gate: int, j: int) -> float:
-                    row = gate * hidden + j
-                    return (
-                        sum(w * v for w, v in zip(w_ih[row], x)) + sum(w * v for w, v in zip(w_hh[row], h)) + bias[row]
-                    )
-
-                sigmoid = lambda v: 1.0 / (1.0 + torch.exp(torch.tensor(-v, dtype=torch.float64)).item())  # noqa: E731
+                pre = [  # each gate row's W x + U h + b
+                    sum(w * v for w, v in zip(w_ih[row], x)) + sum(w * v for w, v in zip(w_hh[row], h)) + bias[row]
+                    for row in range(4 * hidden)
+                ]
                 new_c, new_h = [], []
                 for j in range(hidden):
-                    i = sigmoid(pre(0, j) + p_i[j] * c[j])
-                    f = sigmoid(pre(1, j) + p_f[j] * c[j])
-                    g = torch.tanh(torch.tensor(pre(2, j), dtype=torch.float64)).item()
+                    i = _sigmoid(pre[j] + p_i[j] * c[j])
+                    f = _sigmoid(pre[hidden + j] + p_f[j] * c[j])
+                    g = math.tanh(pre[2 * hidden + j])
                     cell = f * c[j] + i * g
-                    o = sigmoid(pre(3, j) + p_o[j] * cell)
+                    o = _sigmoid(pre[3 * hidden + j] + p_o[j] * cell)
                     new_c.append(cell)
-                    new_h.append(o * torch.tanh(torch.tensor(cell, dtype=torch.float64)).item())
+                    new_h.append(o * math.tanh(cell))
                 h, c = new_h, new_c
                 outputs[t] = h
             directions.append(outputs)
@@ -200,7 +207,7 @@ class _StopAfter(Reporter):
 
 @pytest.mark.parametrize("options", MEMBERS[2:4], ids=["peephole-charlstm-locked-lm", "gru-layers2-locked"])
 def test_every_member_resumes_to_the_same_weights(tmp_path, options):
-    sentences, dev = read_corpus(DATA / "ner" / "train.txt")[:80], read_corpus(DATA / "ner" / "dev.txt")[:20]
+    sentences, dev = read_corpus(TRAIN)[:80], read_corpus(DEV)[:20]
     model = ModelConfig(word_dim=8, char_dim=6, char_filters=8, hidden_size=8, **options)
     config = TrainingConfig(model=model, max_epochs=3, patience=3, seed=3, threads=1)
     train(sentences, dev, tmp_path / "whole", config)
@@ -212,3 +219,23 @@ def test_every_member_resumes_to_the_same_weights(tmp_path, options):
     assert whole.keys() == resumed.keys()
     assert all(torch.equal(whole[name], resumed[name]) for name in whole)
     assert any(name.startswith("language_model.") for name in whole) == ("lm_weight" in options)
+
+
+def test_a_member_trains_from_the_command_line_and_tags_alike_on_both_engines(tmp_path):
+    options = ["--cell", "peephole", "--char-encoder", "lstm", "--locked-dropout", "--lm-weight", "0.1"]
+    model = tmp_path / "model"
+    sizes = ["--word-dim", "16", "--hidden-size", "16", "--char-filters", "10", "--max-epochs", "2"]
+    tagger("train", TRAIN, "--dev", DEV, "--output", model, *sizes, *options)
+    saved = json.loads((model / "config.json").read_text())["model"]
+    assert (saved["cell"], saved["char_encoder"], saved["locked_dropout"], saved["lm_weight"]) == (
+        "peephole",
+        "lstm",
+        True,
+        0.1,
+    )
+    assert (model / "model.onnx").exists()
+    tagged = {
+        engine: tagger("tag", model, "--input", TEST, "--format", "conll", "--engine", engine).stdout
+        for engine in ("torch", "onnx")
+    }
+    assert tagged["torch"] == tagged["onnx"] and len(tagged["onnx"].splitlines()) > 100
