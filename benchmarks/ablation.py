@@ -43,43 +43,49 @@ VARIANTS = {
 }
 
 
-def run_variant(dataset: str, variant: str, seed: int, one_thread: bool, data: Path, models: Path) -> dict:
+def run_variant(
+    dataset: str, variant: str, seed: int, one_thread: bool, max_epochs: int | None, data: Path, models: Path
+) -> dict:
     spec = RUNS[BASE[dataset]]
     options, _ = VARIANTS[variant]
+    name = f"{dataset}-{variant}"
+    if max_epochs is not None:  # a shorter screen: its own rows, beside the full runs
+        options, name = [*options, "--max-epochs", str(max_epochs)], f"{name}-{max_epochs}-epochs"
     threads = ["--threads", "1"] if one_thread else []
-    run = run_one(f"{dataset}-{variant}", seed, data, models, [*options, *threads], spec=spec)
+    run = run_one(name, seed, data, models, [*options, *threads], spec=spec)
     return {**run, "variant": variant, "options": " ".join(options), "threads": 1 if one_thread else "all"}
 
 
 def summarise(runs: list[dict]) -> list[dict]:
     rows = []
-    for dataset in BASE:
-        for variant in VARIANTS:
-            group = sorted(
-                (r for r in runs if (r["dataset"], r["variant"]) == (dataset, variant)), key=lambda r: r["seed"]
-            )
-            if not group:
-                continue
-            tests = [r["test"] for r in group]
-            rows.append(
-                {
-                    "dataset": dataset,
-                    "variant": variant,
-                    "options": group[0]["options"],
-                    "metric": group[0]["metric"],
-                    "seeds": [r["seed"] for r in group],
-                    "tests": tests,
-                    "test_mean": round(statistics.mean(tests), 2),
-                    "test_std": round(statistics.stdev(tests), 2) if len(tests) > 1 else 0.0,
-                    "dev_mean": round(statistics.mean(r["dev"] for r in group), 2),
-                    "best_epochs": [r["best_epoch"] for r in group],
-                    "epochs": [r["epochs"] for r in group],
-                    "train_minutes_mean": round(statistics.mean(r["train_minutes"] for r in group), 1),
-                    "sentences_per_second_mean": round(statistics.mean(r["sentences_per_second"] for r in group)),
-                    "peak_rss_mb": round(max(r["peak_rss_mb"] for r in group)),
-                    "threads": group[0]["threads"],
-                }
-            )
+    order = {name: index for index, name in enumerate([*BASE, *VARIANTS])}
+    # A variant's full runs first, then its shorter screens (whose options add --max-epochs).
+    keys = sorted(
+        {(r["dataset"], r["variant"], r["options"]) for r in runs},
+        key=lambda key: ("--max-epochs" in key[2], order[key[0]], order[key[1]], key[2]),
+    )
+    for key in keys:
+        group = sorted((r for r in runs if (r["dataset"], r["variant"], r["options"]) == key), key=lambda r: r["seed"])
+        tests = [r["test"] for r in group]
+        rows.append(
+            {
+                "dataset": key[0],
+                "variant": key[1],
+                "options": key[2],
+                "metric": group[0]["metric"],
+                "seeds": [r["seed"] for r in group],
+                "tests": tests,
+                "test_mean": round(statistics.mean(tests), 2),
+                "test_std": round(statistics.stdev(tests), 2) if len(tests) > 1 else 0.0,
+                "dev_mean": round(statistics.mean(r["dev"] for r in group), 2),
+                "best_epochs": [r["best_epoch"] for r in group],
+                "epochs": [r["epochs"] for r in group],
+                "train_minutes_mean": round(statistics.mean(r["train_minutes"] for r in group), 1),
+                "sentences_per_second_mean": round(statistics.mean(r["sentences_per_second"] for r in group)),
+                "peak_rss_mb": round(max(r["peak_rss_mb"] for r in group)),
+                "threads": group[0]["threads"],
+            }
+        )
     return rows
 
 
@@ -142,8 +148,8 @@ def save(run: dict, path: Path) -> dict:
     """Add a run to results.json's ``ablation`` part (replacing the same variant and seed) and rewrite its section."""
     results = json.loads(path.read_text()) if path.exists() else {"summary": [], "runs": []}
     ablation = results.get("ablation", {"runs": []})
-    key = (run["dataset"], run["variant"], run["seed"])
-    runs = [r for r in ablation["runs"] if (r["dataset"], r["variant"], r["seed"]) != key] + [run]
+    key = (run["dataset"], run["variant"], run["options"], run["seed"])
+    runs = [r for r in ablation["runs"] if (r["dataset"], r["variant"], r["options"], r["seed"]) != key] + [run]
     ablation = {"summary": summarise(runs), "runs": runs}
     results["ablation"] = ablation
     path.write_text(json.dumps(results, indent=2) + "\n")
@@ -157,6 +163,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[1])
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (above 1 implies --one-thread)")
+    parser.add_argument("--max-epochs", type=int, help="a shorter screen: the preset's epochs cut to this")
     parser.add_argument("--one-thread", action="store_true", help="each run on one thread, as beside another run")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--models", type=Path, default=ROOT / "models" / "ablation")
@@ -169,7 +176,14 @@ def main() -> None:
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         futures = [
             pool.submit(
-                run_variant, args.dataset, variant, seed, args.one_thread or args.jobs > 1, args.data, args.models
+                run_variant,
+                args.dataset,
+                variant,
+                seed,
+                args.one_thread or args.jobs > 1,
+                args.max_epochs,
+                args.data,
+                args.models,
             )
             for variant, seed in work
         ]
