@@ -201,10 +201,19 @@ def model_summary(info: checkpoint.CheckpointInfo) -> str:
         scheme = f"span tags in {info.data_scheme}, learnt in {info.tag_scheme} (scored by entity F1)"
     layers = model.get("num_layers", 1)
     embeddings = training.get("embeddings") or "random"
+    encoder = {"lstm": "BiLSTM", "peephole": "peephole BiLSTM", "gru": "BiGRU"}.get(model.get("cell", "lstm"), "?")
+    chars = {"cnn": "CNN", "lstm": "BiLSTM"}.get(model.get("char_encoder", "cnn"), "?")
+    extras = "".join(
+        [
+            "; locked dropout" if model.get("locked_dropout") else "",
+            f"; a joint language model (weight {model['lm_weight']:g})" if model.get("lm_weight") else "",
+        ]
+    )
     return (
-        f"{tags} tags: {scheme}; a BiLSTM of {model.get('hidden_size', '?')} per direction, "
-        f"{layers} layer{'s' if layers != 1 else ''}, word embeddings of {model.get('word_dim', '?')} dimensions "
-        f"({embeddings}); optimiser {training.get('optimizer', '?')}; written by bilstm-tagger {info.package_version}."
+        f"{tags} tags: {scheme}; a {encoder} of {model.get('hidden_size', '?')} per direction, "
+        f"{layers} layer{'s' if layers != 1 else ''}, a character {chars}, word embeddings of "
+        f"{model.get('word_dim', '?')} dimensions ({embeddings}){extras}; optimiser {training.get('optimizer', '?')}; "
+        f"written by bilstm-tagger {info.package_version}."
     )
 
 

@@ -9,12 +9,14 @@ import math
 import pytest
 import torch
 
+from bilstm_tagger import checkpoint
 from bilstm_tagger.config import ModelConfig, TrainingConfig
 from bilstm_tagger.corpus import read_corpus
 from bilstm_tagger.encoders import LockedDropout, LstmEncoder, PeepholeLstm
 from bilstm_tagger.errors import InputError, TrainingInterrupted
 from bilstm_tagger.language_model import WordLanguageModel
 from bilstm_tagger.model import build_model
+from bilstm_tagger.report import model_summary
 from bilstm_tagger.reporting import Reporter
 from bilstm_tagger.runner import train
 from bilstm_tagger.vocab import Vocab
@@ -234,8 +236,19 @@ def test_a_member_trains_from_the_command_line_and_tags_alike_on_both_engines(tm
         0.1,
     )
     assert (model / "model.onnx").exists()
+    summary = model_summary(checkpoint.load_info(model))  # what tagger report says of it
+    assert "a peephole BiLSTM of 16" in summary and "a character BiLSTM" in summary
+    assert "locked dropout; a joint language model (weight 0.1)" in summary
     tagged = {
         engine: tagger("tag", model, "--input", TEST, "--format", "conll", "--engine", engine).stdout
         for engine in ("torch", "onnx")
     }
     assert tagged["torch"] == tagged["onnx"] and len(tagged["onnx"].splitlines()) > 100
+
+
+def test_a_configuration_written_before_the_cells_reads_as_the_lstm():
+    older = {**ModelConfig().to_json(), "encoder": "lstm"}
+    for name in ("cell", "char_encoder", "locked_dropout", "lm_weight"):
+        del older[name]
+    assert ModelConfig.from_json(older) == ModelConfig()
+    assert TrainingConfig.from_json({**TrainingConfig().to_json(), "model": older}) == TrainingConfig()
