@@ -258,7 +258,10 @@ def train(
     ] = MODEL_DEFAULTS.char_dim,
     char_filters: Annotated[
         int,
-        typer.Option(help="Character CNN filters (the size of each word's character vector).", rich_help_panel=MODEL),
+        typer.Option(
+            help="The size of each word's character vector: CNN filters, or twice the character LSTM's size.",
+            rich_help_panel=MODEL,
+        ),
     ] = MODEL_DEFAULTS.char_filters,
     char_window: Annotated[
         int, typer.Option(help="Character CNN window (odd).", rich_help_panel=MODEL)

@@ -2,9 +2,12 @@
 
 The graph is written node by node from the trained weights (``onnx.helper``), not traced: each
 part of :class:`~bilstm_tagger.model.BiLstmCrf` in evaluation mode maps onto one or a few ONNX
-operators, and ONNX's ``LSTM`` takes each sentence's length, as ``pack_padded_sequence`` does,
-so the backward direction starts at each sentence's own last token. The tests hold its
-emissions equal to torch's within 1e-5.
+operators. Every cell has its ONNX operator: ``LSTM`` (with its ``P`` input for the peephole
+cell) and ``GRU`` (``linear_before_reset``, as torch's); both take each sentence's length, as
+``pack_padded_sequence`` does, so the backward direction starts at each sentence's own last
+token. The character LSTM is an ``LSTM`` over each word's characters, whose ``Y_h`` output is
+each direction's last state. Dropout and the language model's head are not in the graph: they
+do nothing when tagging. The tests hold its emissions equal to torch's within 1e-5.
 
 Inputs (int64): ``word_ids`` ``(B, T)``, ``char_ids`` ``(U, L)``, ``char_index`` ``(B, T)`` and
 ``lengths`` ``(B,)``, as :meth:`~bilstm_tagger.vocab.Vocab.arrays` gives them; output:
