@@ -27,6 +27,7 @@ from speed import machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
+CELLS_JSON = ROOT / "benchmarks" / "cells.json"
 BEGIN, END = "<!-- cells:begin -->", "<!-- cells:end -->"
 
 # name → options (by config field name) added to --preset ner
@@ -85,7 +86,11 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--sentences", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--render", action="store_true", help="only write RESULTS.md's section again from cells.json")
     args = parser.parse_args()
+    if args.render:
+        figures.replace_section(figures.RESULTS_MD, BEGIN, END, section(json.loads(CELLS_JSON.read_text())))
+        return
 
     from bilstm_tagger import training as training_module
     from bilstm_tagger.config import config_from_options
@@ -129,7 +134,7 @@ def main() -> None:
         "variants": {name: row(name) for name in VARIANTS},
         "machine": machine(),
     }
-    (ROOT / "benchmarks" / "cells.json").write_text(json.dumps(results, indent=2) + "\n")
+    CELLS_JSON.write_text(json.dumps(results, indent=2) + "\n")
     figures.replace_section(figures.RESULTS_MD, BEGIN, END, section(results))
     print(section(results))
 
