@@ -80,8 +80,9 @@ bench-accuracy:
 	$(PYTHON) benchmarks/accuracy.py
 
 bench-ablation:
-	$(PYTHON) benchmarks/ablation.py --dataset conll2003
-	$(PYTHON) benchmarks/ablation.py --dataset ud_en_ewt --variants preset lm locked-lm
+	$(PYTHON) benchmarks/ablation.py --dataset conll2003 --adam --variants preset peephole gru char-lstm locked-dropout lm
+	$(PYTHON) benchmarks/ablation.py --dataset conll2003 --variants locked-dropout lm
+	$(PYTHON) benchmarks/ablation.py --dataset ud_en_ewt --variants locked-dropout lm
 
 bench-cells:
 	$(PYTHON) benchmarks/cells.py
