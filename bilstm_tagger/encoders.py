@@ -142,8 +142,7 @@ class PeepholeLstm(nn.Module):
         The backward direction runs forward over each sentence reversed within its own length,
         so that both directions start at a real token and padding comes after every real one.
         """
-        batch_size, steps, _ = features.shape
-        positions = torch.arange(steps)[None, :]
+        positions = torch.arange(features.size(1))[None, :]
         within = positions < lengths[:, None]  # (B, T)
         reverse = torch.where(within, lengths[:, None] - 1 - positions, positions).to(features.device)
         within = within.to(features.device)
