@@ -118,7 +118,7 @@ def section(results: dict) -> str:
     ablation = results["ablation"]
     lines = [
         BEGIN,
-        "### Ablation: the LSTM family (`benchmarks/ablation.py`)",
+        "## Ablation: the LSTM family (`benchmarks/ablation.py`)",
         "",
         "Each row adds its options to the dataset's preset (`--preset ner` for CoNLL-2003, `--preset pos` for",
         "UD EWT). Runs on 1 thread (*threads* column) ran two at a time, one thread each: their minutes and",

@@ -142,7 +142,7 @@ def main() -> None:
 def section(results: dict) -> str:
     lines = [
         BEGIN,
-        "### Speed of the LSTM family (`benchmarks/cells.py`)",
+        "## Speed of the LSTM family (`benchmarks/cells.py`)",
         "",
         f"Training: {results['sentences']:,} sentences of CoNLL-2003 `eng.train` with `--preset ner` on "
         f"{results['machine']['cores']} cores; tagging: `eng.testb`, untrained weights. Medians of "
