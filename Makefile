@@ -82,7 +82,7 @@ bench-accuracy:
 bench-ablation:
 	$(PYTHON) benchmarks/ablation.py --dataset conll2003 --adam --variants preset peephole gru char-lstm locked-dropout lm
 	$(PYTHON) benchmarks/ablation.py --dataset conll2003 --variants locked-dropout lm
-	$(PYTHON) benchmarks/ablation.py --dataset ud_en_ewt --variants locked-dropout lm
+	$(PYTHON) benchmarks/ablation.py --dataset ud_en_ewt --variants lm --seeds 1 2 3
 
 bench-cells:
 	$(PYTHON) benchmarks/cells.py
