@@ -45,7 +45,7 @@ TAGGING = ("lstm", "peephole", "gru", "char-lstm", "layers-2")  # the others tag
 
 def training_speed(state, sentences: int) -> float:
     """Sentences per second of one pass over the first ``sentences`` training sentences."""
-    from bilstm_tagger import training
+    from bilstm_tagger.training import loop as training
 
     state.data.train, state.data.train_tags = state.data.train[:sentences], state.data.train_tags[:sentences]
     _, seconds = training._train_epoch(state, training._loss_function(state), 1, None, None)
@@ -56,10 +56,10 @@ def tagging_speeds(state, test_sentences) -> dict[str, float]:
     """Tokens per second tagging ``test_sentences`` with the state's (untrained) model, on each engine."""
     import onnxruntime
 
-    from bilstm_tagger.crf_scores import CrfScores
-    from bilstm_tagger.decoding import predict_tags
-    from bilstm_tagger.networks import OnnxNetwork, TorchNetwork
-    from bilstm_tagger.onnx_export import build_onnx
+    from bilstm_tagger.model.crf_scores import CrfScores
+    from bilstm_tagger.model.onnx_export import build_onnx
+    from bilstm_tagger.tagging.batches import predict_tags
+    from bilstm_tagger.tagging.engines import OnnxNetwork, TorchNetwork
 
     model = state.model.eval()
     options = onnxruntime.SessionOptions()
@@ -92,10 +92,10 @@ def main() -> None:
         figures.replace_section(figures.RESULTS_MD, BEGIN, END, section(json.loads(CELLS_JSON.read_text())))
         return
 
-    from bilstm_tagger import training as training_module
-    from bilstm_tagger.config import config_from_options
-    from bilstm_tagger.corpus import read_corpus
-    from bilstm_tagger.training import setup_training
+    from bilstm_tagger.model.config import config_from_options
+    from bilstm_tagger.text.corpus import read_corpus
+    from bilstm_tagger.training import loop as training_module
+    from bilstm_tagger.training.loop import setup_training
 
     # GloVe read once, not once per variant and repeat (a few seconds each; not part of what is timed).
     training_module.load_pretrained = functools.lru_cache(training_module.load_pretrained)

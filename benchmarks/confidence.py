@@ -28,11 +28,11 @@ import sys
 import time
 from pathlib import Path
 
-from bilstm_tagger.calibration import calibrate_model, expected_calibration_error, outcomes, reliability
-from bilstm_tagger.corpus import read_corpus
-from bilstm_tagger.evaluation import evaluate
-from bilstm_tagger.schemes import Span, detect_scheme, tags_to_spans
-from bilstm_tagger.tagging import Tagger
+from bilstm_tagger.base.schemes import Span, detect_scheme, tags_to_spans
+from bilstm_tagger.scoring.metrics import evaluate
+from bilstm_tagger.tagging.tagger import Tagger
+from bilstm_tagger.text.corpus import read_corpus
+from bilstm_tagger.training.calibration import calibrate_model, expected_calibration_error, outcomes, reliability
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import figures  # noqa: E402  (benchmarks/ is not a package)

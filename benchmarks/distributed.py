@@ -120,10 +120,10 @@ def training_run(launch: str, batch_size: int, threads: int, data: Path, output:
 
 def dev_timing(data: Path, output: Path) -> None:
     """Under torchrun: time the dev evaluation shared out and on rank 0 alone; rank 0 writes ``output``."""
-    from bilstm_tagger.config import config_from_options
-    from bilstm_tagger.corpus import read_corpus
-    from bilstm_tagger.distributed import join_process_group
-    from bilstm_tagger.training import evaluate_dev, setup_training
+    from bilstm_tagger.model.config import config_from_options
+    from bilstm_tagger.text.corpus import read_corpus
+    from bilstm_tagger.training.distributed import join_process_group
+    from bilstm_tagger.training.loop import evaluate_dev, setup_training
 
     config = config_from_options({"threads": 1}, "ner")
     train, dev = read_corpus(data / "eng.train"), read_corpus(data / "eng.testa")

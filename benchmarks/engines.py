@@ -117,7 +117,7 @@ def measure(model: Path, engine: str, work: Path, tokens_file: Path, tokens: int
 def agreement(model: Path, corpus: Path) -> dict:
     """How far the ONNX path's tags and confidences are from torch's on a labelled corpus."""
     from bilstm_tagger import Tagger
-    from bilstm_tagger.corpus import read_corpus
+    from bilstm_tagger.text.corpus import read_corpus
 
     sentences = [s.tokens for s in read_corpus(corpus, "auto")]
     tagged = {engine: Tagger.load(model, engine=engine).tag(sentences, confidence=True) for engine in ENGINES}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from bilstm_tagger.config import ModelConfig
+from bilstm_tagger.model.config import ModelConfig
 
 
 def differences(first: Path, second: Path) -> list[str]:

@@ -37,7 +37,7 @@ from conll_text import detokenize  # noqa: E402
 from engines import train  # noqa: E402
 from speed import TAGGER, machine  # noqa: E402
 
-from bilstm_tagger.corpus import read_corpus  # noqa: E402
+from bilstm_tagger.text.corpus import read_corpus  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "conll2003"

@@ -22,9 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bilstm_tagger.config import TrainingConfig
-from bilstm_tagger.corpus import read_corpus
-from bilstm_tagger.runtime import available_cores
+from bilstm_tagger.base.runtime import available_cores
+from bilstm_tagger.model.config import TrainingConfig
+from bilstm_tagger.text.corpus import read_corpus
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import figures  # noqa: E402  (benchmarks/ is not a package)
@@ -111,7 +111,7 @@ def tagging_input(data: Path, work: Path) -> tuple[Path, Path, int, int]:
 STEADY = """
 import json, sys, time
 from bilstm_tagger import Tagger
-from bilstm_tagger.runtime import set_threads
+from bilstm_tagger.base.runtime import set_threads
 set_threads(0)
 tagger = Tagger.load(sys.argv[1])
 with open(sys.argv[2], "rb") as stream, open("/dev/null", "w") as sink:

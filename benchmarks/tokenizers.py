@@ -10,7 +10,7 @@ Candidates (each measured when importable, else listed as missing):
 - ``blingfire``: ``text_to_sentences_and_offsets`` and ``text_to_words_with_offsets``;
 - ``nltk``: ``NLTKWordTokenizer`` (Penn Treebank rules, the tokenizer of ``word_tokenize``) inside
   an untrained ``PunktSentenceTokenizer`` (its English model is a download, which is not allowed);
-- ``split_text``: ``bilstm_tagger.segmentation.split_text``, the chosen library with this
+- ``split_text``: ``bilstm_tagger.text.segmentation.split_text``, the chosen library with this
   project's post-processing: what ``tagger tag`` really runs.
 
 What is measured, on UD English EWT **test** (``ud_en_ewt/en_ewt-ud-test.conllu``):
@@ -312,7 +312,7 @@ def whitespace_spans(text: str) -> list[Span]:
 
 
 def build_split_text() -> Splitter:
-    from bilstm_tagger import segmentation
+    from bilstm_tagger.text import segmentation
 
     segmentation._english = None  # a fresh tokenizer, with nothing cached, as for the others
     segmentation._tokenizer()  # built now, not inside the first timed call
@@ -352,9 +352,9 @@ CANDIDATES = [
     Candidate(
         "split_text",
         "bilstm-tagger",
-        "bilstm_tagger.segmentation.split_text",
+        "bilstm_tagger.text.segmentation.split_text",
         build_split_text,
-        "from bilstm_tagger.segmentation import split_text; split_text('A b.')",
+        "from bilstm_tagger.text.segmentation import split_text; split_text('A b.')",
     ),
 ]
 

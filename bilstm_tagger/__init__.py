@@ -16,7 +16,7 @@ __all__ = ["Tagger", "__version__"]
 
 def __getattr__(name: str):
     if name == "Tagger":
-        from .tagging import Tagger
+        from bilstm_tagger.tagging.tagger import Tagger
 
         return Tagger
     raise AttributeError(f"module 'bilstm_tagger' has no attribute {name!r}")

@@ -1,5 +1,5 @@
 """``python -m bilstm_tagger``: the same as the ``tagger`` command."""
 
-from .cli import main
+from bilstm_tagger.cli.commands import main
 
 main()

@@ -89,9 +89,9 @@ def tiny_model():
     """An untrained BiLSTM-CRF over a handful of words, in eval mode, with IOBES constraints."""
     import torch
 
-    from bilstm_tagger.config import ModelConfig
-    from bilstm_tagger.model import build_model
-    from bilstm_tagger.vocab import Vocab
+    from bilstm_tagger.model.bilstm_crf import build_model
+    from bilstm_tagger.model.config import ModelConfig
+    from bilstm_tagger.model.vocab import Vocab
 
     torch.manual_seed(0)
     sentences = [

@@ -3,8 +3,8 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bilstm_tagger.analysis import GOLD_CLASSES, PREDICTED_CLASSES, SPAN_CLASSES, analyse
-from bilstm_tagger.schemes import Span, spans_to_tags, tags_to_spans
+from bilstm_tagger.base.schemes import Span, spans_to_tags, tags_to_spans
+from bilstm_tagger.scoring.analysis import GOLD_CLASSES, PREDICTED_CLASSES, SPAN_CLASSES, analyse
 
 WORDS = "Anna Berg met Tom in New York City with Nordbank and the Expo at Oslo Central today".split()
 GOLD = [Span(0, 2, "PER"), Span(3, 4, "PER"), Span(5, 8, "LOC"), Span(9, 10, "ORG"), Span(14, 16, "LOC")]

@@ -6,9 +6,10 @@ import pickle
 import pytest
 import torch
 
-from bilstm_tagger import Tagger, __version__, checkpoint
-from bilstm_tagger.errors import InputError
-from bilstm_tagger.networks import TorchNetwork
+from bilstm_tagger import Tagger, __version__
+from bilstm_tagger.base.errors import InputError
+from bilstm_tagger.model import checkpoint
+from bilstm_tagger.tagging.engines import TorchNetwork
 
 from conftest import DATA, ROOT, record_tags, record_tokens
 

@@ -12,7 +12,7 @@ from dataclasses import asdict
 import pytest
 
 from bilstm_tagger import __version__
-from bilstm_tagger.config import PRESETS, ModelConfig, TrainingConfig
+from bilstm_tagger.model.config import PRESETS, ModelConfig, TrainingConfig
 
 from conftest import (
     DATA,
@@ -68,8 +68,8 @@ def test_evaluate_prints_a_table_and_json_and_writes_predictions(model_dir, tmp_
         if before.strip():
             assert after.startswith(before + " ") and len(after.split()) == 5
     # The appended column scored against the gold column gives the F1 reported above.
-    from bilstm_tagger.corpus import read_corpus
-    from bilstm_tagger.evaluation import evaluate
+    from bilstm_tagger.scoring.metrics import evaluate
+    from bilstm_tagger.text.corpus import read_corpus
 
     gold = read_corpus(predictions, tag_column=3)
     predicted = read_corpus(predictions, tag_column=4)
@@ -105,7 +105,7 @@ def test_tag_gives_one_record_per_input_line_in_order(model_dir, tmp_path):
     inline = tagger("tag", model_dir, "--format", "inline", input=text).stdout.split("\n")
     assert len(inline) == len(lines) + 1 and inline[1] == "" and inline[-1] == ""
     conll_input = tagger("tag", model_dir, "--input", TEST, "--input-format", "conll", "--format", "jsonl").stdout
-    from bilstm_tagger.corpus import read_corpus
+    from bilstm_tagger.text.corpus import read_corpus
 
     assert [record_tokens(json.loads(r)) for r in conll_input.splitlines()] == [s.tokens for s in read_corpus(TEST)]
 
@@ -202,15 +202,15 @@ def test_bad_model_directories_are_one_line_errors(tmp_path, model_dir):
 
 def test_every_training_option_of_the_cli_reaches_the_config():
     """The CLI hands over its options by name: each one must be a config field, and each field an option."""
-    from bilstm_tagger import cli
-    from bilstm_tagger.config import OPTION_NAMES
+    from bilstm_tagger.cli import commands as cli
+    from bilstm_tagger.model.config import OPTION_NAMES
 
     parameters = set(inspect.signature(cli.train).parameters)
     assert OPTION_NAMES <= parameters
 
 
 def test_the_cli_training_defaults_are_the_library_ones():
-    from bilstm_tagger import cli
+    from bilstm_tagger.cli import commands as cli
 
     library = {**asdict(TrainingConfig()), **asdict(ModelConfig())}
     del library["word_dim"]  # the CLI's None means "50, or the size of --embeddings"
@@ -228,7 +228,7 @@ def test_version_and_help():
     assert "[default: conll]" in tagger("tag", "--help").stdout
     assert "--output-predictions" in tagger("evaluate", "--help").stdout
     code = (
-        "import sys\nfrom bilstm_tagger import cli\nsys.argv = ['tagger', 'train', '--help']\n"
+        "import sys\nfrom bilstm_tagger.cli import commands as cli\nsys.argv = ['tagger', 'train', '--help']\n"
         "try:\n    cli.main()\nexcept SystemExit:\n    pass\nassert 'torch' not in sys.modules, 'torch imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
@@ -308,7 +308,7 @@ def test_the_python_api_examples_of_the_readme_run_as_written(model_dir, tmp_pat
         result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr
         outputs.append(result.stdout)
-    from bilstm_tagger.corpus import read_corpus
+    from bilstm_tagger.text.corpus import read_corpus
 
     records = [line for line in outputs[0].splitlines() if line.startswith('{"text": ')]
     assert len(records) == len(read_corpus(TEST))
@@ -425,8 +425,8 @@ def test_evaluate_errors_classifies_every_span_and_fits_80_columns(model_dir, tm
     result = tagger("evaluate", model_dir, TEST, "--errors", "--json", "--output-predictions", predictions)
     report = json.loads(result.stdout)
     errors = report["errors"]
-    from bilstm_tagger.corpus import read_corpus
-    from bilstm_tagger.schemes import tags_to_spans
+    from bilstm_tagger.base.schemes import tags_to_spans
+    from bilstm_tagger.text.corpus import read_corpus
 
     gold = [tags_to_spans(s.tags) for s in read_corpus(predictions, tag_column=3)]
     predicted = [tags_to_spans(s.tags) for s in read_corpus(predictions, tag_column=4)]

@@ -2,14 +2,14 @@
 
 import pytest
 
-from bilstm_tagger.config import (
+from bilstm_tagger.base.errors import InputError
+from bilstm_tagger.model.config import (
     PRESETS,
     ModelConfig,
     TrainingConfig,
     apply_preset,
     config_from_options,
 )
-from bilstm_tagger.errors import InputError
 
 
 def test_a_preset_applies_to_a_config_from_python():

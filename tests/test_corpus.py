@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bilstm_tagger.corpus import detect_format, iter_lines, read_corpus, write_predictions
-from bilstm_tagger.documents import read_inputs
-from bilstm_tagger.errors import InputError
+from bilstm_tagger.base.errors import InputError
+from bilstm_tagger.text.corpus import detect_format, iter_lines, read_corpus, write_predictions
+from bilstm_tagger.text.documents import read_inputs
 
 CONLL = """-DOCSTART- -X- -X- O
 

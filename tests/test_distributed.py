@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from bilstm_tagger.config import TrainingConfig
-from bilstm_tagger.corpus import read_corpus
-from bilstm_tagger.errors import InputError
-from bilstm_tagger.runner import train
+from bilstm_tagger.base.errors import InputError
+from bilstm_tagger.model.config import TrainingConfig
+from bilstm_tagger.text.corpus import read_corpus
+from bilstm_tagger.training.run import train
 
 from conftest import DATA
 
@@ -181,8 +181,8 @@ def test_sigterm_to_torchrun_leaves_a_state_that_resumes_bit_exactly_under_as_ma
 
 
 def test_a_worker_killed_with_sigkill_ends_the_run_with_one_line_and_the_checkpoint_loads(tmp_path):
-    from bilstm_tagger.checkpoint import load_resume_state
-    from bilstm_tagger.tagging import Tagger
+    from bilstm_tagger.model.checkpoint import load_resume_state
+    from bilstm_tagger.tagging.tagger import Tagger
 
     output = tmp_path / "model"
     process = start(output, *STANDALONE, extra=(*SETTINGS, "--max-epochs", "200"))
@@ -232,8 +232,8 @@ def _environment(pid: int) -> dict[str, str]:
 def test_each_epoch_gives_every_sentence_to_exactly_one_process_and_every_process_a_share(world_size):
     import random
 
-    from bilstm_tagger.distributed import ProcessGroup
-    from bilstm_tagger.training import _at_least_one_each, make_batches
+    from bilstm_tagger.training.distributed import ProcessGroup
+    from bilstm_tagger.training.loop import _at_least_one_each, make_batches
 
     lengths = [random.Random(7).randint(1, 40) for _ in range(103)]  # 103 = 3 × 34 + 1: a batch of one at the end
     groups = [ProcessGroup(rank=rank, world_size=world_size) for rank in range(world_size)]
@@ -245,8 +245,8 @@ def test_each_epoch_gives_every_sentence_to_exactly_one_process_and_every_proces
 
 
 def test_a_lost_connection_is_one_short_line_and_other_errors_pass_through():
-    from bilstm_tagger.distributed import ProcessGroup
-    from bilstm_tagger.errors import DistributedError
+    from bilstm_tagger.base.errors import DistributedError
+    from bilstm_tagger.training.distributed import ProcessGroup
 
     group = ProcessGroup(rank=0, world_size=2, backend="gloo")
     gloo = (

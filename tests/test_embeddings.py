@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from bilstm_tagger import Tagger
-from bilstm_tagger.config import ModelConfig, TrainingConfig
-from bilstm_tagger.corpus import read_corpus
-from bilstm_tagger.embeddings import GLOVE_PACKAGE, coverage, load_pretrained, read_text_vectors
-from bilstm_tagger.errors import InputError
-from bilstm_tagger.runner import train
+from bilstm_tagger.base.errors import InputError
+from bilstm_tagger.model.config import ModelConfig, TrainingConfig
+from bilstm_tagger.model.embeddings import GLOVE_PACKAGE, coverage, load_pretrained, read_text_vectors
+from bilstm_tagger.text.corpus import read_corpus
+from bilstm_tagger.training.run import train
 
 from conftest import DATA
 

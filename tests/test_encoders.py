@@ -9,17 +9,17 @@ import math
 import pytest
 import torch
 
-from bilstm_tagger import checkpoint
-from bilstm_tagger.config import ModelConfig, TrainingConfig
-from bilstm_tagger.corpus import read_corpus
-from bilstm_tagger.encoders import LockedDropout, LstmEncoder, PeepholeLstm
-from bilstm_tagger.errors import InputError, TrainingInterrupted
-from bilstm_tagger.language_model import WordLanguageModel
-from bilstm_tagger.model import build_model
-from bilstm_tagger.report import model_summary
-from bilstm_tagger.reporting import Reporter
-from bilstm_tagger.runner import train
-from bilstm_tagger.vocab import Vocab
+from bilstm_tagger.base.errors import InputError, TrainingInterrupted
+from bilstm_tagger.model import checkpoint
+from bilstm_tagger.model.bilstm_crf import build_model
+from bilstm_tagger.model.config import ModelConfig, TrainingConfig
+from bilstm_tagger.model.encoders import LockedDropout, LstmEncoder, PeepholeLstm
+from bilstm_tagger.model.language_model import WordLanguageModel
+from bilstm_tagger.model.vocab import Vocab
+from bilstm_tagger.scoring.report import model_summary
+from bilstm_tagger.text.corpus import read_corpus
+from bilstm_tagger.training.events import Reporter
+from bilstm_tagger.training.run import train
 
 from conftest import DATA, tagger
 

@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from bilstm_tagger.evaluation import evaluate
-from bilstm_tagger.schemes import tags_to_spans
+from bilstm_tagger.base.schemes import tags_to_spans
+from bilstm_tagger.scoring.metrics import evaluate
 
 # Three sentences in CoNLL-2003's IOB1 scheme, gold and predicted:
 #   Anna Berg met Tom at Oslo Airport .   (predicted: Tom as ORG, Airport left out)
@@ -45,7 +45,7 @@ def test_span_scores_match_conlleval_on_a_hand_worked_example():
 
 
 def test_scores_do_not_depend_on_the_scheme_they_are_given_in():
-    from bilstm_tagger.schemes import convert
+    from bilstm_tagger.base.schemes import convert
 
     base = evaluate(GOLD, PREDICTED, "iob1")
     for scheme in ("iob2", "iobes", "bilou"):

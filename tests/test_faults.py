@@ -24,7 +24,7 @@ import pytest
 import torch
 
 from bilstm_tagger import Tagger
-from bilstm_tagger.schemes import Span, tags_to_spans
+from bilstm_tagger.base.schemes import Span, tags_to_spans
 
 from conftest import DATA, record_tags, record_tokens
 
@@ -109,7 +109,7 @@ def test_too_little_free_disk_is_refused_before_training(tmp_path):
     code = (
         "import shutil, sys\n"
         "shutil.disk_usage = lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000)\n"
-        "from bilstm_tagger import cli\n"
+        "from bilstm_tagger.cli import commands as cli\n"
         f"sys.argv = ['tagger', 'train', {str(TRAIN)!r}, '--dev', {str(DEV)!r}, '--output', {str(output)!r}]\n"
         "cli.main()\n"
     )
@@ -312,10 +312,11 @@ def test_control_characters_and_emoji_are_tokens_like_any_other(model_dir):
 
 FAILING_MAIN = (
     "import sys\n"
-    "from bilstm_tagger import cli, tagging\n"
+    "from bilstm_tagger.cli import commands as cli\n"
+    "from bilstm_tagger.tagging import tagger\n"
     "def broken(*args, **kwargs):\n"
     "    raise RuntimeError('simulated failure')\n"
-    "tagging.Tagger.load = broken\n"
+    "tagger.Tagger.load = broken\n"
     "sys.argv = ['tagger', 'tag', sys.argv[1]]\n"
     "cli.main()\n"
 )

@@ -8,10 +8,10 @@ import sys
 import pytest
 
 from bilstm_tagger import Tagger
-from bilstm_tagger.config import MAX_SEGMENT_TOKENS, ModelConfig, TrainingConfig
-from bilstm_tagger.corpus import read_corpus
-from bilstm_tagger.errors import InputError
-from bilstm_tagger.runner import train
+from bilstm_tagger.base.errors import InputError
+from bilstm_tagger.model.config import MAX_SEGMENT_TOKENS, ModelConfig, TrainingConfig
+from bilstm_tagger.text.corpus import read_corpus
+from bilstm_tagger.training.run import train
 
 from conftest import DATA, assert_a_closed_output_pipe_ends_quietly, record_tags, record_tokens
 

@@ -1,4 +1,4 @@
-"""The HTML page of tagged documents (:mod:`bilstm_tagger.html_view`): well formed, self-contained,
+"""The HTML page of tagged documents (:mod:`bilstm_tagger.tagging.html_page`): well formed, self-contained,
 and showing every input character as text, whatever the input holds."""
 
 import io
@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bilstm_tagger.html_view import TYPE_COLOURS, HtmlPageWriter, document_html, shown_text, type_colour
-from bilstm_tagger.predictions import Document, TaggedSentence, tagged_sentence
-from bilstm_tagger.schemes import Span
+from bilstm_tagger.base.schemes import Span
+from bilstm_tagger.tagging.html_page import TYPE_COLOURS, HtmlPageWriter, document_html, shown_text, type_colour
+from bilstm_tagger.tagging.predictions import Document, TaggedSentence, tagged_sentence
 
 VOID_ELEMENTS = {"meta", "br", "hr", "img", "input", "link", "wbr"}
 
@@ -329,5 +329,5 @@ def _contrast(background: str, foreground: str) -> float:
 
 
 def test_the_module_needs_no_torch():
-    code = "import sys, bilstm_tagger.html_view; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, bilstm_tagger.tagging.html_page; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

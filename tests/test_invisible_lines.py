@@ -13,8 +13,8 @@ import warnings
 
 import pytest
 
-from bilstm_tagger.corpus import detect_format, invisible_characters, read_corpus
-from bilstm_tagger.errors import InputError, InputWarning
+from bilstm_tagger.base.errors import InputError, InputWarning
+from bilstm_tagger.text.corpus import detect_format, invisible_characters, read_corpus
 
 from conftest import DATA, tagger
 
@@ -112,7 +112,7 @@ def test_invisible_characters_are_format_characters_that_draw_nothing(line, char
 def test_every_reading_warns_again_outside_pytest(tmp_path):
     """The "always" filter: a program that reads a file twice hears of its line twice (the default shows it once)."""
     path = write(tmp_path, CONLL + "\ufeff\n")
-    code = f"from bilstm_tagger.corpus import read_corpus\nfor _ in range(2):\n    read_corpus({str(path)!r})\n"
+    code = f"from bilstm_tagger.text.corpus import read_corpus\nfor _ in range(2):\n    read_corpus({str(path)!r})\n"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stderr.count(f"InputWarning: {path}:6: " + MESSAGE.format("U+FEFF")) == 2, result.stderr
 

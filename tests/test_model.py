@@ -5,8 +5,8 @@ import itertools
 import pytest
 import torch
 
-from bilstm_tagger.crf import ConstrainedCRF
-from bilstm_tagger.schemes import allowed_transitions, spans_to_tags, tags_to_spans
+from bilstm_tagger.base.schemes import allowed_transitions, spans_to_tags, tags_to_spans
+from bilstm_tagger.model.crf import ConstrainedCRF
 
 SENTENCE = ["Tom", "lives", "in", "Oslo"]
 LONGER = [
@@ -127,7 +127,7 @@ def test_fast_crf_steps_equal_torchcrf_on_random_batches():
 def test_log_partition_and_its_gradient_equal_torchcrf_and_gradcheck():
     from torchcrf import CRF
 
-    from bilstm_tagger.crf import _LogPartition
+    from bilstm_tagger.model.crf import _LogPartition
 
     torch.manual_seed(9)
     steps, batch_size, num_tags = 6, 4, 5

@@ -13,13 +13,13 @@ import onnxruntime
 import pytest
 import torch
 
-from bilstm_tagger.config import ModelConfig
-from bilstm_tagger.crf import ConstrainedCRF
-from bilstm_tagger.crf_scores import CrfScores
-from bilstm_tagger.model import build_model
-from bilstm_tagger.onnx_export import build_onnx
-from bilstm_tagger.schemes import allowed_transitions
-from bilstm_tagger.vocab import Vocab
+from bilstm_tagger.base.schemes import allowed_transitions
+from bilstm_tagger.model.bilstm_crf import build_model
+from bilstm_tagger.model.config import ModelConfig
+from bilstm_tagger.model.crf import ConstrainedCRF
+from bilstm_tagger.model.crf_scores import CrfScores
+from bilstm_tagger.model.onnx_export import build_onnx
+from bilstm_tagger.model.vocab import Vocab
 
 from conftest import ROOT, assert_one_line_error, tagger
 
@@ -128,7 +128,7 @@ def test_the_onnx_path_imports_neither_torch_nor_spacy(exported):
     script = (
         "import atexit, sys\n"
         'atexit.register(lambda: sys.stderr.write(f\'imported: {sorted({"torch", "spacy"} & set(sys.modules))}\\n\'))\n'
-        "from bilstm_tagger.cli import main\n"
+        "from bilstm_tagger.cli.commands import main\n"
         f"sys.argv = ['tagger', 'tag', {str(exported)!r}, '-f', 'jsonl']\n"
         "main()\n"
     )

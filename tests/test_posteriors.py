@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from bilstm_tagger.crf import ConstrainedCRF
-from bilstm_tagger.crf_scores import CrfScores
-from bilstm_tagger.posteriors import merge_nbest, sentence_posteriors
-from bilstm_tagger.schemes import allowed_transitions, continuation_tags, tags_to_spans
+from bilstm_tagger.base.schemes import allowed_transitions, continuation_tags, tags_to_spans
+from bilstm_tagger.model.crf import ConstrainedCRF
+from bilstm_tagger.model.crf_scores import CrfScores
+from bilstm_tagger.tagging.posteriors import merge_nbest, sentence_posteriors
 
 LABELS = {
     "iobes": ["O", "B-A", "I-A", "E-A", "S-A", "B-B", "I-B", "E-B", "S-B"],

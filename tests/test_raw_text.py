@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bilstm_tagger import Tagger
-from bilstm_tagger.calibration import expected_calibration_error, reliability
-from bilstm_tagger.config import ModelConfig, TrainingConfig
-from bilstm_tagger.corpus import read_corpus
-from bilstm_tagger.runner import train
+from bilstm_tagger.model.config import ModelConfig, TrainingConfig
+from bilstm_tagger.text.corpus import read_corpus
+from bilstm_tagger.training.calibration import expected_calibration_error, reliability
+from bilstm_tagger.training.run import train
 
 from conftest import DATA, assert_one_line_error, tagger
 

@@ -13,10 +13,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bilstm_tagger.analysis import analyse
-from bilstm_tagger.errors import InputError
-from bilstm_tagger.evaluation import evaluate
-from bilstm_tagger.report import MISSING_MATPLOTLIB, EpochMetrics, ReportContent, read_metrics, render_report
+from bilstm_tagger.base.errors import InputError
+from bilstm_tagger.scoring.analysis import analyse
+from bilstm_tagger.scoring.metrics import evaluate
+from bilstm_tagger.scoring.report import MISSING_MATPLOTLIB, EpochMetrics, ReportContent, read_metrics, render_report
 
 from conftest import DATA, ROOT, assert_one_line_error, tagger
 
@@ -168,7 +168,7 @@ def test_without_matplotlib_the_command_says_how_to_install_it(ner_model, tmp_pa
     code = (
         "import sys; sys.modules['matplotlib'] = None; "
         f"sys.argv = ['tagger', 'report', {str(ner_model)!r}, '--test', {str(TEST)!r}, '-o', {str(output)!r}]; "
-        "from bilstm_tagger.cli import main; main()"
+        "from bilstm_tagger.cli.commands import main; main()"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert_one_line_error(result, MISSING_MATPLOTLIB)

@@ -12,11 +12,12 @@ import time
 import pytest
 import torch
 
-from bilstm_tagger import Tagger, files
-from bilstm_tagger.config import ModelConfig, TrainingConfig
-from bilstm_tagger.corpus import read_corpus
-from bilstm_tagger.errors import InputError
-from bilstm_tagger.runner import train
+from bilstm_tagger import Tagger
+from bilstm_tagger.base import files
+from bilstm_tagger.base.errors import InputError
+from bilstm_tagger.model.config import ModelConfig, TrainingConfig
+from bilstm_tagger.text.corpus import read_corpus
+from bilstm_tagger.training.run import train
 
 from conftest import DATA
 
@@ -171,8 +172,8 @@ def test_resume_refuses_other_data_and_missing_state(tmp_path):
 
 
 def test_a_signal_during_the_saves_of_an_epoch_waits_for_them():
-    from bilstm_tagger.errors import TrainingInterrupted
-    from bilstm_tagger.runner import _Signals
+    from bilstm_tagger.base.errors import TrainingInterrupted
+    from bilstm_tagger.training.run import _Signals
 
     signals, done = _Signals(), []
     with pytest.raises(TrainingInterrupted) as interruption:

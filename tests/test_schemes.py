@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bilstm_tagger.schemes import (
+from bilstm_tagger.base.schemes import (
     Span,
     allowed_transitions,
     convert,
@@ -141,7 +141,7 @@ def test_any_tag_sequence_converts_without_error_and_keeps_its_spans(tags):
     )
 )
 def test_a_tagged_sentence_has_the_tags_and_spans_of_a_conversion(tags):
-    from bilstm_tagger.predictions import tagged_sentence
+    from bilstm_tagger.tagging.predictions import tagged_sentence
 
     tokens = [f"w{i}" for i in range(len(tags))]
     for target in ("iob1", "iob2", "iobes", "bilou"):

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bilstm_tagger import english_tokenizer, segmentation
-from bilstm_tagger.corpus import VISIBLE_FORMAT_CHARACTERS, read_corpus
-from bilstm_tagger.segmentation import split_text
+from bilstm_tagger.text import english_tokenizer, segmentation
+from bilstm_tagger.text.corpus import VISIBLE_FORMAT_CHARACTERS, read_corpus
+from bilstm_tagger.text.segmentation import split_text
 
 from conftest import SHARED_DATA
 
@@ -254,7 +254,7 @@ def spacy_spans(text: str) -> list[tuple[int, int]]:
 def test_the_rules_are_those_of_the_installed_spacy():
     written = json.loads(english_tokenizer.RULES_FILE.read_text(encoding="utf-8"))
     assert written == english_tokenizer.rules_from_spacy(english_tokenizer.keeps_special_case), (
-        "spaCy's rules changed: python -m bilstm_tagger.english_tokenizer writes them again"
+        "spaCy's rules changed: python -m bilstm_tagger.text.english_tokenizer writes them again"
     )
 
 

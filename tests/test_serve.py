@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bilstm_tagger.serve import RequestError, parse_tag_request
+from bilstm_tagger.serving.server import RequestError, parse_tag_request
 
 from conftest import ROOT, tagger
 

@@ -2,7 +2,7 @@
 
 These are the rules that keep each new capability an addition: configuration without torch,
 no import cycle, one model builder, small classes, the CRF dependency pinned to the release
-whose private methods :mod:`bilstm_tagger.crf` replaces.
+whose private methods :mod:`bilstm_tagger.model.crf` replaces.
 """
 
 import ast
@@ -16,41 +16,91 @@ import pytest
 from conftest import ROOT
 
 PACKAGE = ROOT / "bilstm_tagger"
-MODULES = {path.stem: ast.parse(path.read_text(), str(path)) for path in sorted(PACKAGE.glob("*.py"))}
+# The rooms of the package, lowest first: a module imports from its own room and the rooms below it.
+ROOMS = ["base", "text", "model", "tagging", "scoring", "training", "serving", "cli"]
 
 
-def imported_modules(tree: ast.Module) -> set[str]:
+def _module_name(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+MODULES = {_module_name(path): ast.parse(path.read_text(), str(path)) for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imported_modules(name: str, tree: ast.Module) -> set[str]:
     """The package's modules that a module imports, at any level: inside functions and type-checking blocks too."""
+    package = (
+        name if name in {"bilstm_tagger", *(f"bilstm_tagger.{room}" for room in ROOMS)} else name.rsplit(".", 1)[0]
+    )
     names = set()
     for node in ast.walk(tree):
-        if not isinstance(node, ast.ImportFrom) or node.level != 1:
+        if not isinstance(node, ast.ImportFrom):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
             continue
-        if node.module:
-            names.add(node.module.split(".")[0])
-        else:
-            names.update(alias.name for alias in node.names)  # from . import checkpoint
+        base = node.module or ""
+        if node.level:  # relative: resolved against the importing module's package
+            parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+            base = f"{parent}.{base}" if base else parent
+        names.add(base)
+        names.update(f"{base}.{alias.name}" for alias in node.names)  # from bilstm_tagger.model import checkpoint
     return names & set(MODULES)
+
+
+def room_of(module: str) -> str | None:
+    """The room a module lives in, or ``None`` for the package's own files (``__init__``, ``version``...)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in ROOMS else None
+
+
+GRAPH = {name: imported_modules(name, tree) - {name} for name, tree in MODULES.items()}
+
+
+def test_every_module_lives_in_a_room():
+    outside = {name for name in MODULES if room_of(name) is None}
+    assert outside == {"bilstm_tagger", "bilstm_tagger.__main__", "bilstm_tagger.version"}
+    assert {room_of(name) for name in MODULES} - {None} == set(ROOMS), "a room without modules"
+
+
+def test_no_room_imports_from_a_room_above_it():
+    upward = [
+        f"{name} imports {imported}"
+        for name, imports in GRAPH.items()
+        if room_of(name)
+        for imported in imports
+        if room_of(imported) and ROOMS.index(room_of(imported)) > ROOMS.index(room_of(name))
+    ]
+    assert not upward
+    below_every_room = {name for name in MODULES if name.endswith(".version")}
+    assert all(
+        room_of(i) or i in below_every_room or i.startswith("bilstm_tagger.")
+        for imports in GRAPH.values()
+        for i in imports
+    )
+    # the package's own files: __main__ runs the CLI; version imports nothing
+    assert GRAPH["bilstm_tagger.version"] == set()
 
 
 @pytest.mark.parametrize(
     "module",
     [
-        "config",
-        "events",
-        "evaluation",
-        "analysis",
-        "predictions",
-        "formats",
-        "documents",
-        "html_view",
-        "segmentation",
-        "schemes",
-        "report",
-        "report_html",
-        "cli",
-        "tagging",  # and what it imports: decoding, networks, crf_scores, posteriors, vocab (the ONNX path)
-        "workers",
-        "serve",
+        "model.config",
+        "training.events",
+        "scoring.metrics",
+        "scoring.analysis",
+        "scoring.evaluation",
+        "tagging.predictions",
+        "tagging.formats",
+        "text.documents",
+        "tagging.html_page",
+        "text.segmentation",
+        "base.schemes",
+        "scoring.report",
+        "scoring.report_html",
+        "cli.commands",
+        "tagging.tagger",  # and what it imports: batches, engines, crf_scores, posteriors, vocab (the ONNX path)
+        "tagging.workers",
+        "serving.server",
     ],
 )
 def test_modules_that_must_not_import_torch(module):
@@ -58,9 +108,20 @@ def test_modules_that_must_not_import_torch(module):
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 
+def test_only_the_cli_imports_rich():
+    """The library reports through events; drawing them (rich) is the CLI's job."""
+    importers = {name for name, tree in MODULES.items() for imported in _third_party(tree) if imported == "rich"}
+    assert importers and {room_of(name) for name in importers} == {"cli"}
+    everything_but_the_cli = [name for name in MODULES if room_of(name) != "cli" and name != "bilstm_tagger.__main__"]
+    code = f"import sys; import {', '.join(everything_but_the_cli)}; assert 'rich' not in sys.modules, 'rich imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
 def test_the_package_has_no_import_cycle():
-    graph = {name: imported_modules(tree) - {name} for name, tree in MODULES.items()}
-    graph["__init__"] -= {"tagging"}  # the lazy `Tagger` attribute of the package itself
+    graph = {name: set(imports) for name, imports in GRAPH.items()}
+    graph["bilstm_tagger"] -= {"bilstm_tagger.tagging.tagger"}  # the lazy `Tagger` attribute of the package itself
+    # a room's __init__ is imported before any module of the room: it must import none of them
+    assert all(not graph[f"bilstm_tagger.{room}"] for room in ROOMS)
     visiting, done = [], set()
 
     def visit(module):
@@ -68,15 +129,25 @@ def test_the_package_has_no_import_cycle():
             return
         assert module not in visiting, f"import cycle: {' → '.join(visiting[visiting.index(module) :] + [module])}"
         visiting.append(module)
-        for imported in sorted(graph[module]):
+        for imported in sorted(graph[module] - {f"bilstm_tagger.{room}" for room in ROOMS} - {"bilstm_tagger"}):
             visit(imported)
         visiting.pop()
         done.add(module)
 
     for module in sorted(graph):
         visit(module)
-    importers_of_cli = {name for name, imported in graph.items() if "cli" in imported}
-    assert importers_of_cli == {"__main__"}, "only `python -m bilstm_tagger` imports the CLI"
+    importers_of_cli = {name for name, imported in graph.items() if imported & {"bilstm_tagger.cli.commands"}}
+    assert importers_of_cli == {"bilstm_tagger.__main__"}, "only `python -m bilstm_tagger` imports the CLI"
+
+
+def _third_party(tree: ast.Module) -> set[str]:
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            imported.add(node.module.split(".")[0])
+    return imported
 
 
 def test_the_network_is_constructed_in_one_place():
@@ -86,9 +157,11 @@ def test_the_network_is_constructed_in_one_place():
         for node in ast.walk(tree)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "BiLstmCrf"
     ]
-    assert len(calls) == 1 and calls[0][0] == "model", calls
+    assert len(calls) == 1 and calls[0][0] == "bilstm_tagger.model.bilstm_crf", calls
     builder = next(
-        node for node in ast.walk(MODULES["model"]) if isinstance(node, ast.FunctionDef) and node.name == "build_model"
+        node
+        for node in ast.walk(MODULES["bilstm_tagger.model.bilstm_crf"])
+        if isinstance(node, ast.FunctionDef) and node.name == "build_model"
     )
     assert builder.lineno <= calls[0][1] <= builder.end_lineno
 
@@ -106,12 +179,12 @@ def test_no_class_is_over_200_lines():
 def test_pytorch_crf_is_the_release_whose_private_methods_we_replace():
     from torchcrf import CRF
 
-    from bilstm_tagger.crf import ConstrainedCRF
+    from bilstm_tagger.model.crf import ConstrainedCRF
 
     assert version("pytorch-crf") == "0.7.2"
     pinned = [line for line in Path(ROOT / "pyproject.toml").read_text().splitlines() if "pytorch-crf" in line]
     assert pinned == [
-        '    "pytorch-crf==0.7.2",  # exactly: bilstm_tagger/crf.py replaces three of its private methods'
+        '    "pytorch-crf==0.7.2",  # exactly: bilstm_tagger/model/crf.py replaces three of its private methods'
     ]
     for method in ("_compute_score", "_compute_normalizer", "_viterbi_decode"):
         assert method in vars(CRF) and method in vars(ConstrainedCRF)
@@ -125,13 +198,7 @@ def test_every_package_the_code_imports_is_declared():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     requirements = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
     declared = {_requirement_name(requirement) for requirement in requirements}
-    imported = set()
-    for tree in MODULES.values():
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                imported.update(alias.name.split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                imported.add(node.module.split(".")[0])
+    imported = set().union(*(_third_party(tree) for tree in MODULES.values()))
     third_party = {name for name in imported if name not in sys.stdlib_module_names and name != "bilstm_tagger"}
     distributions = packages_distributions()
     missing = {

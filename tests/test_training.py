@@ -5,12 +5,12 @@ import random
 import pytest
 import torch
 
-from bilstm_tagger.config import ModelConfig, TrainingConfig
-from bilstm_tagger.corpus import Sentence
-from bilstm_tagger.errors import InputError
-from bilstm_tagger.runner import train
-from bilstm_tagger.tagging import Tagger
-from bilstm_tagger.training import make_batches
+from bilstm_tagger.base.errors import InputError
+from bilstm_tagger.model.config import ModelConfig, TrainingConfig
+from bilstm_tagger.tagging.tagger import Tagger
+from bilstm_tagger.text.corpus import Sentence
+from bilstm_tagger.training.loop import make_batches
+from bilstm_tagger.training.run import train
 
 SENTENCES = [
     Sentence(["Anna", "Berg", "lives", "in", "Oslo", "."], ["I-PER", "I-PER", "O", "O", "I-LOC", "O"]),
@@ -76,7 +76,7 @@ def test_bad_settings_are_input_errors(make, message):
 
 
 def test_the_loop_yields_a_record_per_epoch_and_writes_nothing(tmp_path, monkeypatch):
-    from bilstm_tagger.training import setup_training, train_epochs
+    from bilstm_tagger.training.loop import setup_training, train_epochs
 
     monkeypatch.chdir(tmp_path)
     state = setup_training(SENTENCES, SENTENCES[:4], TrainingConfig(seed=3, **{**TINY, "max_epochs": 4}))
@@ -91,7 +91,7 @@ def test_the_loop_yields_a_record_per_epoch_and_writes_nothing(tmp_path, monkeyp
 
 
 def test_a_loop_continued_from_its_state_ends_where_an_unbroken_one_does():
-    from bilstm_tagger.training import setup_training, train_epochs
+    from bilstm_tagger.training.loop import setup_training, train_epochs
 
     config = TrainingConfig(seed=5, **TINY)
     unbroken = setup_training(SENTENCES, SENTENCES[:4], config)

@@ -22,12 +22,12 @@ import pytest
 import torch
 
 from bilstm_tagger import Tagger
-from bilstm_tagger.corpus import read_corpus
-from bilstm_tagger.documents import pretokenized, raw_text
-from bilstm_tagger.errors import InputError, WorkerError
-from bilstm_tagger.streaming import tag_file
-from bilstm_tagger.tagging import evaluate_file
-from bilstm_tagger.workers import BUFFERS_PER_WORKER, TaggerPool, open_tagger
+from bilstm_tagger.base.errors import InputError, WorkerError
+from bilstm_tagger.scoring.evaluation import evaluate_file
+from bilstm_tagger.tagging.streaming import tag_file
+from bilstm_tagger.tagging.workers import BUFFERS_PER_WORKER, TaggerPool, open_tagger
+from bilstm_tagger.text.corpus import read_corpus
+from bilstm_tagger.text.documents import pretokenized, raw_text
 
 from conftest import (
     DATA,

@@ -1,0 +1,222 @@
+"""Tagging with a trained model: the :class:`Tagger` API.
+
+``tagger(text)`` and :meth:`Tagger.pipe` tag raw text into :class:`~bilstm_tagger.tagging.predictions.Document`
+objects (entities with character offsets and confidences); :meth:`Tagger.tag` tags tokenised
+sentences into :class:`~bilstm_tagger.tagging.predictions.TaggedSentence` objects.
+
+:meth:`Tagger.tag_file` streams a file through the tagger (:mod:`bilstm_tagger.tagging.streaming`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
+from typing import BinaryIO, TextIO
+
+from bilstm_tagger.base.errors import InputError
+from bilstm_tagger.model import checkpoint
+from bilstm_tagger.model.config import TAG_BATCH_SIZE
+from bilstm_tagger.model.trained import check_model_config
+from bilstm_tagger.model.vocab import Vocab
+from bilstm_tagger.tagging.batches import Prediction, ProbabilityRequest, check_batch_size, predict_tags, tag_buffer
+from bilstm_tagger.tagging.engines import EmissionNetwork, choose_engine, load_network
+from bilstm_tagger.tagging.predictions import Document, TaggedSentence, tagged_sentence
+from bilstm_tagger.text.documents import TextInput, raw_text
+
+
+class Tagger:
+    """A trained model, ready to tag raw text or tokenised sentences.
+
+    >>> tagger = Tagger.load("models/sample")                               # doctest: +SKIP
+    >>> [(e.start, e.end, e.type, e.text) for e in tagger("Maria Lopez lives in Berlin.").entities]  # doctest: +SKIP
+    [(0, 11, 'PER', 'Maria Lopez'), (21, 27, 'LOC', 'Berlin')]
+    >>> [sentence] = tagger.tag([["Maria", "Lopez", "lives", "in", "Berlin"]])  # doctest: +SKIP
+    >>> sentence.tags, sentence.spans                                        # doctest: +SKIP
+    (['I-PER', 'I-PER', 'O', 'O', 'I-LOC'], [Span(start=0, end=2, label='PER'), Span(start=4, end=5, label='LOC')])
+
+    Tags come back in the scheme of the data the model was trained on (``output_scheme``).
+
+    Args:
+        network: the network that scores the tags, on torch or ONNX Runtime (:mod:`bilstm_tagger.tagging.engines`).
+        vocab: its vocabularies.
+        tag_scheme: the scheme the model predicts in.
+        output_scheme: the scheme tags are returned in.
+        corpus_settings: how the training corpus was read (format, word and tag columns).
+        temperature: the calibration temperature for probabilities (``calibration.json``).
+        name: the model's name in messages and pages (its directory).
+        engine_note: why ``engine="auto"`` did not take ONNX Runtime for a model that has a ``model.onnx``.
+    """
+
+    def __init__(
+        self,
+        network: EmissionNetwork,
+        vocab: Vocab,
+        tag_scheme: str,
+        output_scheme: str,
+        corpus_settings: dict | None = None,
+        temperature: float = 1.0,
+        name: str = "",
+        engine_note: str | None = None,
+    ):
+        self.network = network
+        self.temperature = temperature
+        self.name = name
+        self.corpus_settings = corpus_settings or {}
+        self.vocab = vocab
+        self.tag_scheme = tag_scheme
+        self.output_scheme = output_scheme
+        self.engine_note = engine_note
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike, device: str = "cpu", engine: str = "auto", threads: int | None = None
+    ) -> Tagger:
+        """Load a model directory written by ``tagger train``.
+
+        Args:
+            path: the model directory.
+            device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+            engine: ``auto``, ``torch`` or ``onnx`` (see :mod:`bilstm_tagger.tagging.engines`).
+            threads: CPU threads for the network (``None`` or 0: one per available core).
+
+        Raises:
+            InputError: not a model directory, a corrupted file, or an incompatible version.
+        """
+        info = checkpoint.load_info(path)
+        vocab = Vocab.from_json(info.vocab)
+        check_model_config(path, info)
+        choice = choose_engine(path, engine, device)
+        note = choice.reason
+        try:
+            network = load_network(path, info, vocab, choice.engine, device, threads)
+        except InputError as error:
+            if engine != "auto" or choice.engine != "onnx":
+                raise
+            note = str(error)  # a damaged or outdated model.onnx: torch still has the weights
+            network = load_network(path, info, vocab, "torch", device, threads)
+        temperature = checkpoint.load_temperature(path)
+        return cls(network, vocab, info.tag_scheme, info.data_scheme, info.corpus, temperature, str(path), note)
+
+    @property
+    def engine(self) -> str:
+        """``torch`` or ``onnx``: what runs the network."""
+        return self.network.engine
+
+    def column(self, role: str, corpus_format: str, given: str | int | None) -> str | int | None:
+        """``given``, or else the ``word``/``tag`` column the model was trained with, if ``corpus_format`` is
+        the training data's (``None`` then means the format's default)."""
+        if given is not None or self.corpus_settings.get("format") != corpus_format:
+            return given
+        return self.corpus_settings.get(f"{role}_column")
+
+    @property
+    def labels(self) -> list[str]:
+        """The tags the model predicts, in its own tag scheme."""
+        return list(self.vocab.tags.itos)
+
+    def request(self, confidence: bool = False, nbest: int = 0) -> ProbabilityRequest:
+        """What to compute besides the best tags, with this model's temperature."""
+        if nbest < 0:
+            raise InputError(f"--nbest must be 0 or more, got {nbest}")
+        return ProbabilityRequest(confidence, nbest, self.temperature)
+
+    def __call__(self, text: str, confidence: bool = True, nbest: int = 0) -> Document:
+        """Tag one raw text (any number of sentences): a :class:`Document` with offsets and confidences."""
+        [document] = self.pipe([text], confidence=confidence, nbest=nbest)
+        return document
+
+    def pipe(
+        self, texts: Iterable[str], batch_size: int = TAG_BATCH_SIZE, confidence: bool = True, nbest: int = 0
+    ) -> Iterator[Document]:
+        """Tag raw texts lazily, one :class:`Document` each, in order (``batch_size * 8`` texts read ahead)."""
+        return self.tag_inputs((raw_text(text) for text in texts), batch_size, self.request(confidence, nbest))
+
+    def tag_inputs(
+        self, inputs: Iterable[TextInput], batch_size: int = TAG_BATCH_SIZE, request: ProbabilityRequest | None = None
+    ) -> Iterator[Document]:
+        """Tag :class:`~bilstm_tagger.text.documents.TextInput` records lazily, one :class:`Document` each, in order."""
+        check_batch_size(batch_size)
+        iterator = iter(inputs)
+        while buffer := list(islice(iterator, batch_size * 8)):
+            yield from self.documents(buffer, batch_size, request or self.request())
+
+    def tag(
+        self,
+        sentences: Iterable[Sequence[str]],
+        batch_size: int = TAG_BATCH_SIZE,
+        confidence: bool = False,
+        nbest: int = 0,
+    ) -> list[TaggedSentence]:
+        """Tag a list of tokenised sentences; one :class:`TaggedSentence` each, in ``output_scheme``.
+
+        ``confidence`` fills ``scores`` and ``span_scores``; ``nbest`` fills ``nbest``.
+        """
+        return list(self.tag_stream(sentences, batch_size=batch_size, request=self.request(confidence, nbest)))
+
+    def tag_stream(
+        self,
+        sentences: Iterable[Sequence[str]],
+        batch_size: int = TAG_BATCH_SIZE,
+        buffer_batches: int = 8,
+        scheme: str | None = None,
+        request: ProbabilityRequest | None = None,
+    ) -> Iterator[TaggedSentence]:
+        """Like :meth:`tag`, lazily: reads ``batch_size * buffer_batches`` sentences ahead at most.
+
+        ``scheme`` writes the tags in another span scheme than ``output_scheme`` (a gold file's).
+        """
+        request = request or self.request()
+        predictions = predict_tags(self.network, self.vocab, sentences, batch_size, buffer_batches, request)
+        for tokens, prediction in predictions:
+            yield self._tagged(tokens, prediction, scheme)
+
+    def tag_file(self, stream: BinaryIO, name: str, output: TextIO, **options) -> int:
+        """Tag a stream and write one record per input to ``output``; see :func:`bilstm_tagger.tagging.streaming.tag_file`."""
+        from bilstm_tagger.tagging.streaming import tag_file
+
+        return tag_file(self, stream, name, output, **options)
+
+    def tag_buffers(self, buffers: Iterable[list[TextInput]], *options) -> Iterator[list[Document]]:
+        """Each buffer's :meth:`documents` (``options``: its other arguments), read and tagged one after the other."""
+        return (self.documents(buffer, *options) for buffer in buffers)
+
+    def documents(
+        self, buffer: list[TextInput], batch_size: int, request: ProbabilityRequest, min_confidence: float = 0.0
+    ) -> list[Document]:
+        """Tag the sentences of a buffer of texts together, and give each text its :class:`Document`.
+
+        ``min_confidence`` drops the entities whose confidence is below it (their tokens become ``O``).
+        """
+        sentences = [item.sentence_tokens() for item in buffer]
+        flat = [tokens for tokens_list in sentences for tokens in tokens_list]
+        predictions = iter(tag_buffer(self.network, self.vocab, flat, batch_size, request))
+        documents = []
+        for item, tokens_list in zip(buffer, sentences):
+            tagged = [
+                self._tagged(tokens, next(predictions), offsets=offsets)
+                for tokens, offsets in zip(tokens_list, item.sentences)
+            ]
+            if min_confidence > 0:
+                tagged = [sentence.without_spans_below(min_confidence) for sentence in tagged]
+            documents.append(Document(item.text, tagged))
+        return documents
+
+    def _tagged(
+        self,
+        tokens: Sequence[str],
+        prediction: Prediction,
+        scheme: str | None = None,
+        offsets: list[tuple[int, int]] | None = None,
+    ) -> TaggedSentence:
+        return tagged_sentence(
+            tokens,
+            prediction.tags,
+            self.tag_scheme,
+            scheme or self.output_scheme,
+            offsets=offsets,
+            scores=prediction.tag_scores,
+            spans=prediction.spans,
+            span_scores=prediction.span_scores,
+            nbest=prediction.nbest,
+        )

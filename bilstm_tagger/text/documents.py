@@ -1,0 +1,77 @@
+"""What one record of ``tagger tag`` is made of before tagging: a text and its tokens' offsets.
+
+Three input formats give the same kind of record, so that every output format (and every
+consumer of ``jsonl``) reads all three alike:
+
+* ``text`` (the default): one line of raw text, split into sentences and tokens by
+  :func:`bilstm_tagger.text.segmentation.split_text`; the record's text is the line as it came.
+* ``tokens``: one pre-tokenised sentence per line, tokens separated by white space; the record's
+  text is the tokens joined by single spaces.
+* ``conll`` / ``conllu``: one sentence per record, its tokens joined by single spaces.
+
+Offsets are Python string indices (code points) into the record's text, ``end`` exclusive. No torch here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from bilstm_tagger.base.errors import InputError
+from bilstm_tagger.text.corpus import CORPUS_FORMATS, iter_sentences
+
+INPUT_FORMATS: tuple[str, ...] = ("text", "tokens", *CORPUS_FORMATS)
+
+
+@dataclass(frozen=True)
+class TextInput:
+    """A text to tag and where its tokens are.
+
+    Attributes:
+        text: the record's text.
+        sentences: each sentence's token offsets ``(start, end)`` into ``text``; no empty sentence.
+    """
+
+    text: str
+    sentences: list[list[tuple[int, int]]]
+
+    def sentence_tokens(self) -> list[list[str]]:
+        """Each sentence's tokens, as strings."""
+        return [[self.text[start:end] for start, end in sentence] for sentence in self.sentences]
+
+
+def raw_text(text: str) -> TextInput:
+    """A line of raw text, split into sentences and tokens."""
+    from bilstm_tagger.text.segmentation import split_text
+
+    return TextInput(text, split_text(text))
+
+
+def pretokenized(tokens: Sequence[str]) -> TextInput:
+    """A tokenised sentence; its text is the tokens joined by single spaces. No tokens: an empty text."""
+    offsets, position = [], 0
+    for token in tokens:
+        offsets.append((position, position + len(token)))
+        position += len(token) + 1
+    return TextInput(" ".join(tokens), [offsets] if offsets else [])
+
+
+def read_inputs(
+    lines: Iterable[tuple[int, str]],
+    name: str,
+    input_format: str,
+    word_column: str | int | None = None,
+) -> Iterator[TextInput]:
+    """The records of numbered input lines: one per line for ``text`` and ``tokens``, one per sentence otherwise.
+
+    Raises:
+        InputError: an unknown format, or a malformed CoNLL line (after the records before it).
+    """
+    if input_format == "text":
+        return (raw_text(line) for _, line in lines)
+    if input_format == "tokens":
+        return (pretokenized(line.split()) for _, line in lines)
+    if input_format in CORPUS_FORMATS:
+        sentences = iter_sentences(lines, name, input_format, word_column=word_column, with_tags=False)  # type: ignore[arg-type]
+        return (pretokenized(sentence.tokens) for sentence in sentences)
+    raise InputError(f"unknown input format {input_format!r} (choose {', '.join(INPUT_FORMATS)})")

@@ -1,0 +1,385 @@
+"""Split raw text into sentences and tokens, by character offsets, the way CoNLL-2003 was tokenized.
+
+``tagger tag`` reads raw text a paragraph a line; :func:`split_text` cuts one line into sentences
+of tokens, each token given as ``(start, end)`` offsets into the line: Python string indices, that
+is code points, with ``text[start:end]`` the token. The text is never altered: a token is always
+a slice of the line, never a normalised copy.
+
+The library is spaCy's rule-based English tokenizer (``spacy.lang.en.English().tokenizer``, no
+trained pipeline, nothing downloaded; its rules, run without spaCy), chosen by ``benchmarks/tokenizers.py``, whose figures are
+in ``benchmarks/tokenizers.json``. Of the candidates measured on UD English EWT test paragraphs,
+spaCy (``spacy.blank("en")`` with its rule-based sentencizer) had the best token F1 (97.5; syntok
+97.0, NLTK's Treebank tokenizer 96.3, blingfire 93.4), and it is the one still released: syntok's
+last release is from 2022, blingfire's from 2021. NLTK, best on CoNLL-2003 conventions as they
+come, runs at 100,000 tokens/s, too slow for a pipeline that must tag 60,000 tokens/s with a
+model of about 100,000. spaCy caches every word it has tokenized: on text it has seen it was the
+fastest (760,000 tokens/s; blingfire 0.6×, syntok 0.33×), on a long stream of new text it was
+not (270,000 tokens/s; blingfire 1.7×, syntok 1.0×), since a word it has not seen costs it some
+20 µs. Its drawback was start-up: importing spaCy takes half a second or more (and its thinc imports
+torch); so its rules run in plain Python (:mod:`bilstm_tagger.text.english_tokenizer`, the same tokens
+as spaCy's on all of EWT and CoNLL-2003: tested), and spaCy is not imported at all.
+
+With the post-processing below, ``split_text`` scores 99.9 token F1 on CoNLL-2003 test sentences
+joined into raw text (spaCy alone 94.4: it splits hyphenated words, list numbers and emoticon
+look-alikes such as ``8)``), 97.1 on EWT test paragraphs (EWT splits hyphenated words and
+``cannot``, CoNLL-2003 does not) and 87.5 sentence-boundary F1 there (spaCy's sentencizer 85.4).
+Plain words skip spaCy (see ``_token_spans``), so that on the long stream of new text it runs at
+490,000 tokens/s, 1.8× spaCy's own pipeline and 1.1× blingfire. (Figures of one run, side by side,
+on a shared 2-core machine.) These figures were measured with spaCy's compiled tokenizer;
+the plain-Python rules that replaced it were not measured by that script again.
+
+Conventions (those of CoNLL-2003, which follows the Penn Treebank):
+
+- punctuation is split off: ``Berlin.`` → ``Berlin`` ``.``; ``(in`` → ``(`` ``in``;
+  ``Germany).`` → ``Germany`` ``)`` ``.``; ``3.5%`` → ``3.5`` ``%``; ``$5`` → ``$`` ``5``;
+- clitics are split: ``Merkel's`` → ``Merkel`` ``'s``; ``don't`` → ``do`` ``n't``;
+  ``can't`` → ``ca`` ``n't``; ``I'm`` → ``I`` ``'m``; but words written without an apostrophe
+  stay whole (``cannot``, ``dont``, ``gonna``), as ``cannot`` is in CoNLL-2003;
+- abbreviations keep their period (``U.S.``, ``Jan.``, ``Mr.``, ``e.g.``); numbers keep their
+  separators (``1,000,000.50``, ``3.14``); URLs and e-mail addresses are one token;
+- hyphenated words are one token (``Anglo-Dutch``, ``30-year-old``, ``1996-08-22``, ``15-2``):
+  spaCy splits them and a ``-`` (or an en dash ``–``) with a letter or digit touching it on both
+  sides is joined again;
+- a number with a period at the start of a sentence, followed by more text, is a list number and
+  one token (``10. Michael van der Wolf``), as CoNLL-2003's result tables have it;
+- spaCy's emoticon exceptions are dropped, so that ``(8)`` is ``(`` ``8`` ``)`` and ``):`` is two
+  tokens;
+- a token never splits an extended grapheme cluster (as far as a simple rule sees them): a
+  combining mark, a zero width joiner, a variation selector or an emoji skin tone stays with the
+  character before it, and regional indicators pair into flags.
+
+Sentences end after a token of one sentence-final character (the 128 of spaCy's rule-based
+sentencizer: ``. ! ?`` and their equivalents in other scripts); closing punctuation written
+right after it (``."`` ``?)``) stays in the sentence. Abbreviations such as ``U.S.`` carry their
+period inside the token and so end no sentence.
+
+White space is what :meth:`str.isspace` says it is (this includes NO-BREAK SPACE, the C0
+separators U+001C to U+001F, a lone CR, U+0085, U+2028 and U+2029). Invisible format characters
+(Unicode category Cf, less the few that are drawn: ``corpus.VISIBLE_FORMAT_CHARACTERS``) are
+treated so:
+
+- U+200B ZERO WIDTH SPACE, which marks a word break, and U+FEFF, a byte-order mark at the start
+  of a line or an old zero width no-break space, are white space: they separate tokens and are
+  in none;
+- the others (joiners U+200D and U+2060, U+200C, direction marks and isolates, the soft hyphen
+  U+00AD...) stay inside the token they are written in (a direction mark before a word, an emoji
+  ZWJ sequence, a Persian word with U+200C), except that a token made only of them is left out,
+  as a line made only of them is a blank line for ``corpus.py``: every token holds a visible
+  character.
+
+Every other character, control characters such as NUL included, belongs to a token. So the
+tokens, joined, are the line less its white space, U+200B and U+FEFF, and less the runs of
+invisible format characters that formed a token of their own.
+
+Runs of more than ``MAX_SPACY_RUN`` characters without white space (a long URL, a hash, a line
+of punctuation) are tokenized by a linear regular expression (URLs, words joined by inner
+``- . , ' @ / :``, else one character a token) instead of spaCy, whose prefix and suffix loop
+costs time proportional to the length of a run for every piece it splits off, so that a
+megabyte-long line still takes seconds, not hours.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+
+from bilstm_tagger.text.corpus import VISIBLE_FORMAT_CHARACTERS
+
+Span = tuple[int, int]
+
+# A run longer than this without white space is not given to spaCy (see the module docstring).
+MAX_SPACY_RUN = 64
+
+# White space as str.isspace() has it (re's \s is the same set), and the two invisible separators.
+_SEPARATOR = re.compile(r"[\s\u200b\ufeff]")
+# The same less the plain space: when none is present, the text goes to spaCy as it is.
+_SEPARATOR_BUT_SPACE = re.compile(r"[^\S ]|[\u200b\ufeff]")
+_LONG_RUN = re.compile(rf"[^ ]{{{MAX_SPACY_RUN + 1},}}")
+# A whole run between spaces of ASCII letters only or digits only. The look-behind fails at once
+# inside a word, so a search stays linear even in a megabyte-long word.
+_PLAIN_WORD = re.compile(r"(?<![^ ])(?:[A-Za-z]+|[0-9]+)(?![^ ])")
+# In a long run, a word is made of anything but white space and punctuation (ASCII, Latin-1,
+# General Punctuation, CJK): letters, digits, marks, joiners, symbols, emoji.
+_WORD = r"[^\s!-/:-@\[-`{-~\u00a1\u00a7\u00ab\u00b6\u00b7\u00bb\u00bf\u2010-\u2027\u2030-\u205e\u3000-\u303f]+"
+# Tokens of a long run. Each alternative starts with a fixed prefix or a word character and
+# cannot backtrack across its own separators, so a search costs time linear in the run.
+_LONG_RUN_TOKEN = re.compile(
+    r"(?:https?|ftp)://[^ <>\"]*[^ <>\".,;:!?)\]}'’”]"  # a URL, less closing punctuation after it
+    rf"|{_WORD}(?:[-.,'’@/:]{_WORD})*"  # a word, a number, an e-mail address, a hyphenated word
+    r"|[^ ]"  # anything else, one character at a time
+)
+
+_HYPHENS = frozenset({"-", "–"})
+_LIST_NUMBER = re.compile(r"[0-9]{1,3}")
+# After a sentence-final token, these written right after it stay in the sentence.
+_CLOSING = frozenset("\"'”’»›)]}")
+_QUOTES = frozenset({'"', "'", "''", "”", "’", "»", "›"})
+# Characters that continue the grapheme cluster of the character before them.
+_JOINER = "\u200d"
+_CONTINUING_CATEGORIES = frozenset({"Mn", "Mc", "Me"})
+
+
+def _continues_cluster(character: str) -> bool:
+    """Whether a character never starts a grapheme cluster (a mark, joiner, selector, skin tone)."""
+    code = ord(character)
+    return (
+        unicodedata.category(character) in _CONTINUING_CATEGORIES
+        or character == _JOINER
+        or 0xFE00 <= code <= 0xFE0F  # variation selectors
+        or 0x1F3FB <= code <= 0x1F3FF  # emoji skin tones
+        or 0xE0020 <= code <= 0xE007F  # emoji tag characters (subdivision flags)
+        or 0xE0100 <= code <= 0xE01EF  # variation selectors supplement
+    )
+
+
+def _is_regional_indicator(character: str) -> bool:
+    """Whether a character is a regional indicator: two of them make a flag."""
+    return 0x1F1E6 <= ord(character) <= 0x1F1FF
+
+
+class _English:
+    """spaCy's English tokenizer (:mod:`bilstm_tagger.text.english_tokenizer`) and its sentence-final characters."""
+
+    def __init__(self) -> None:
+        from bilstm_tagger.text.english_tokenizer import EnglishTokenizer
+
+        self.tokenizer = EnglishTokenizer.load()
+        self.sentence_final = self.tokenizer.sentence_final
+        self.closing = self.sentence_final | _CLOSING
+
+    def spans(self, text: str) -> list[Span]:
+        """Offsets of spaCy's tokens of ``text`` (white space only as ``" "``), spaces left out."""
+        return self.tokenizer.spans(text)
+
+
+_english: _English | None = None
+
+
+def _tokenizer() -> _English:
+    """The process's one tokenizer, built on first use."""
+    global _english
+    if _english is None:
+        _english = _English()
+    return _english
+
+
+def split_text(text: str) -> list[list[Span]]:
+    """Split one line of raw text into sentences of tokens.
+
+    Args:
+        text: one line (a paragraph); any characters, line breaks included, are allowed.
+
+    Returns:
+        The sentences in order, each a non-empty list of ``(start, end)`` token offsets into
+        ``text`` (code points, ``end`` exclusive), in order, non-overlapping, each token free of
+        white space and holding a visible character; between two tokens there is only white
+        space, U+200B, U+FEFF or other invisible format characters (see the module docstring).
+        Empty when the text holds nothing else.
+
+    >>> text = "Maria flew to Berlin. She met Merkel's staff."
+    >>> [[text[start:end] for start, end in sentence] for sentence in split_text(text)]
+    [['Maria', 'flew', 'to', 'Berlin', '.'], ['She', 'met', 'Merkel', "'s", 'staff', '.']]
+    """
+    # Every separator becomes a plain space, one character for one, so that offsets into the
+    # normalised text are offsets into the text, and spaCy only ever sees spaces between words.
+    normalized = _SEPARATOR.sub(" ", text) if _SEPARATOR_BUT_SPACE.search(text) else text
+    english = _tokenizer()
+    spans = _token_spans(normalized, english)
+    words = [normalized[start:end] for start, end in spans]
+    if not _covers_exactly(normalized, spans, words):
+        # spaCy's tokens are slices of its input by design; should that ever fail, the words
+        # between white space are still right.
+        spans = [match.span() for match in re.finditer(r"[^ ]+", normalized)]
+        words = [normalized[start:end] for start, end in spans]
+    if not text.isascii():
+        joined = _join_clusters(spans, words)
+        if len(joined) < len(spans):
+            spans, words = joined, [normalized[start:end] for start, end in joined]
+        spans, words = _drop_invisible(spans, words)
+    joined = _join_hyphenated(spans, words)
+    if len(joined) < len(spans):
+        spans, words = joined, [normalized[start:end] for start, end in joined]
+    return _sentences(spans, words, english.sentence_final, english.closing)
+
+
+def _token_spans(normalized: str, english: _English) -> list[Span]:
+    """The token offsets of a text whose only white space is ``" "``, in order.
+
+    spaCy tokenizes each run of characters between spaces on its own, so runs can be taken out
+    of its input (replaced by as many spaces, keeping every offset) and tokenized another way:
+
+    - a plain word (ASCII letters only, or digits only) is one token: no prefix, suffix or infix
+      rule of spaCy's can split it (checked on every such word of CoNLL-2003 and EWT training
+      data), and its special cases for such words are dropped (see ``_English._build``). Four
+      words in five are plain, and spaCy takes some 20 µs over a word it has not seen before,
+      the pattern a few tenths of a µs;
+    - a run too long for spaCy goes to ``_LONG_RUN_TOKEN`` (see the module docstring).
+    """
+    plain: list[Span] = []
+
+    def take_plain(match: re.Match[str]) -> str:
+        plain.append(match.span())
+        return " " * (match.end() - match.start())
+
+    rest = _PLAIN_WORD.sub(take_plain, normalized)
+    long_runs = list(_LONG_RUN.finditer(rest))
+    if long_runs:
+        rest = _LONG_RUN.sub(lambda match: " " * len(match.group()), rest)
+    spans = english.spans(rest)
+    if not plain and not long_runs:
+        return spans
+    spans.extend(plain)
+    for run in long_runs:
+        spans.extend(match.span() for match in _LONG_RUN_TOKEN.finditer(normalized, run.start(), run.end()))
+    spans.sort()
+    return spans
+
+
+def _covers_exactly(normalized: str, spans: Sequence[Span], words: Sequence[str]) -> bool:
+    """Whether the spans are in order, non-empty, within the text, free of spaces and cover every other character.
+
+    In order, disjoint and free of spaces, the spans cover every non-space character exactly when
+    their lengths add up to the number of non-space characters.
+    """
+    joined = "".join(words)
+    if " " in joined or len(joined) != len(normalized) - normalized.count(" "):
+        return False
+    end = 0
+    for start, stop in spans:
+        if start < end or stop <= start:
+            return False
+        end = stop
+    return end <= len(normalized)
+
+
+def _join_clusters(spans: list[Span], words: list[str]) -> list[Span]:
+    """Join tokens that split a grapheme cluster: a mark or joiner after a cut, a flag's halves.
+
+    Only the joined spans are built, not their text: a chain of joins stays linear in length.
+    """
+    joined: list[Span] = []
+    last = ""  # the last character of the last joined token
+    indicators = 0  # regional indicators ending the last joined token
+    for (start, end), word in zip(spans, words):
+        first = word[0]
+        tail = _regional_indicator_tail(word)
+        if (
+            joined
+            and joined[-1][1] == start
+            and (
+                _continues_cluster(first) or last == _JOINER or (indicators % 2 == 1 and _is_regional_indicator(first))
+            )
+        ):
+            joined[-1] = (joined[-1][0], end)
+            indicators = indicators + tail if tail == len(word) else tail
+        else:
+            joined.append((start, end))
+            indicators = tail
+        last = word[-1]
+    return joined
+
+
+def _drop_invisible(spans: list[Span], words: list[str]) -> tuple[list[Span], list[str]]:
+    """Leave out the tokens made only of invisible format characters: nothing of them is drawn."""
+    kept_spans: list[Span] = []
+    kept_words: list[str] = []
+    for span, word in zip(spans, words):
+        # The first character's category decides for almost every token, at one look-up.
+        if unicodedata.category(word[0]) == "Cf" and all(_is_invisible(character) for character in word):
+            continue
+        kept_spans.append(span)
+        kept_words.append(word)
+    return kept_spans, kept_words
+
+
+def _is_invisible(character: str) -> bool:
+    """Whether a character is an invisible format character (category Cf, not one of the drawn few)."""
+    return unicodedata.category(character) == "Cf" and character not in VISIBLE_FORMAT_CHARACTERS
+
+
+def _regional_indicator_tail(word: str) -> int:
+    """How many regional indicators end a word (an odd count is half a flag)."""
+    count = 0
+    for character in reversed(word):
+        if not _is_regional_indicator(character):
+            break
+        count += 1
+    return count
+
+
+def _join_hyphenated(spans: list[Span], words: list[str]) -> list[Span]:
+    """Join ``word - word`` written without spaces into one token, as CoNLL-2003 has them."""
+    if "-" not in words and "–" not in words:
+        return spans
+    joined: list[Span] = []
+    last = ""  # the last character of the last joined token
+    index, count = 0, len(spans)
+    while index < count:
+        start, end = spans[index]
+        word = words[index]
+        if (
+            word in _HYPHENS
+            and joined
+            and index + 1 < count
+            and joined[-1][1] == start
+            and spans[index + 1][0] == end
+            and last.isalnum()
+            and words[index + 1][0].isalnum()
+        ):
+            joined[-1] = (joined[-1][0], spans[index + 1][1])
+            last = words[index + 1][-1]
+            index += 2
+            continue
+        joined.append((start, end))
+        last = word[-1]
+        index += 1
+    return joined
+
+
+def _sentences(
+    spans: list[Span], words: list[str], sentence_final: frozenset[str], closing: frozenset[str]
+) -> list[list[Span]]:
+    """Group tokens into sentences.
+
+    A sentence ends after a sentence-final character and the closing punctuation written right
+    after it, unless that includes a closing quote and a lower-case word follows (``"Why?" she
+    asked``). A list number opening a sentence is one token.
+    """
+    sentences: list[list[Span]] = []
+    current: list[Span] = []
+    ended = False  # the current sentence has had its sentence-final token
+    quoted = False  # ... and a closing quote after it
+    index, count = 0, len(spans)
+    while index < count:
+        start, end = spans[index]
+        word = words[index]
+        if ended:
+            if start == current[-1][1] and all(character in closing for character in word):
+                current.append((start, end))
+                quoted = quoted or word in _QUOTES
+                index += 1
+                continue
+            if quoted and word[0].islower():
+                ended = quoted = False  # '"Why?" she asked': the quotation ended, not the sentence
+            else:
+                sentences.append(current)
+                current, ended, quoted = [], False, False
+        if (
+            not current
+            and index + 2 < count
+            and words[index + 1] == "."
+            and spans[index + 1][0] == end
+            and spans[index + 2][0] > end + 1
+            and _LIST_NUMBER.fullmatch(word)
+        ):
+            # "10. Michael van der Wolf": the number and its period are one token.
+            current.append((start, end + 1))
+            index += 2
+            continue
+        current.append((start, end))
+        ended = word in sentence_final
+        index += 1
+    if current:
+        sentences.append(current)
+    return sentences
