@@ -31,7 +31,7 @@ RESULTS_JSON = ROOT / "benchmarks" / "results.json"
 BEGIN, END = "<!-- ablation:begin -->", "<!-- ablation:end -->"
 BASE = {"conll2003": "conll2003-glove", "ud_en_ewt": "ud_en_ewt-glove"}  # the accuracy benchmark's run per dataset
 
-# The quicker screen on CoNLL-2003: Adam's recipe (README, "Presets"), converged in about 20 epochs
+# The quicker screen on CoNLL-2003: Adam's recipe (docs/training.md, "Presets"), converged in about 20 epochs
 # where the preset's SGD takes 70 to 100; every factor can then be measured in the time of one preset run.
 ADAM = ["--optimizer", "adam", "--learning-rate", "0.002", "--max-epochs", "30", "--patience", "6"]
 ADAM += ["--dropout", "0.5", "--word-dropout", "0.5"]
@@ -124,7 +124,7 @@ def section(results: dict) -> str:
         "UD EWT). Runs on 1 thread (*threads* column) ran two at a time, one thread each: their minutes and",
         "sentences/s are those of one shared core, comparable with each other, not with a run alone. Rows whose",
         f"options start with `{' '.join(ADAM)}` are the Adam screen: the preset",
-        "with the Adam recipe of the README, which converges in about 20 epochs where SGD takes 70 to 100.",
+        "with the Adam recipe of docs/training.md, which converges in about 20 epochs where SGD takes 70 to 100.",
         "",
         "| dataset | variant | options | seeds | dev mean | test mean ± std | test per seed | best epoch / epochs | "
         "train min | sent/s | peak MB | threads |",

@@ -29,10 +29,11 @@ import time
 from pathlib import Path
 
 from bilstm_tagger.base.schemes import Span, detect_scheme, tags_to_spans
+from bilstm_tagger.scoring.calibration_metrics import expected_calibration_error, reliability
 from bilstm_tagger.scoring.metrics import evaluate
 from bilstm_tagger.tagging.tagger import Tagger
-from bilstm_tagger.text.corpus import read_corpus
-from bilstm_tagger.training.calibration import calibrate_model, expected_calibration_error, outcomes, reliability
+from bilstm_tagger.text.corpus import CorpusReading, read_corpus
+from bilstm_tagger.training.calibration import calibrate_model, outcomes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import figures  # noqa: E402  (benchmarks/ is not a package)
@@ -95,8 +96,8 @@ def raw_text_scores(tagger: Tagger, sentences, per_document: bool) -> dict:
 
 def calibration_figures(tagger: Tagger, sentences) -> dict:
     figures = {}
-    for name, temperature in (("uncalibrated", 1.0), ("calibrated", tagger.temperature)):
-        confidences, correct = outcomes(tagger, sentences, temperature)
+    for name, temperature in (("uncalibrated", 1.0), ("calibrated", tagger.model.temperature)):
+        confidences, correct = outcomes(tagger.model, sentences, temperature)
         figures[name] = {
             "temperature": temperature,
             "ece": expected_calibration_error(confidences, correct),
@@ -108,8 +109,8 @@ def calibration_figures(tagger: Tagger, sentences) -> dict:
 
 def oracle_scores(tagger: Tagger, sentences) -> dict:
     scheme = detect_scheme(s.tags for s in sentences)
-    request = tagger.request(False, max(NBEST))
-    predicted = list(tagger.tag_stream((s.tokens for s in sentences), scheme=scheme, request=request))
+    request = tagger.model.request(False, max(NBEST))
+    predicted = list(tagger.model.tag_sentences((s.tokens for s in sentences), scheme=scheme, request=request))
     gold_total = 0
     correct = dict.fromkeys(NBEST, 0)
     found = dict.fromkeys(NBEST, 0)
@@ -170,13 +171,13 @@ def main() -> None:
     parser.add_argument("model", nargs="?", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = parser.parse_args()
-    dev = read_corpus(args.data / "eng.testa", "conll")
-    test = read_corpus(args.data / "eng.testb", "conll")
+    dev = read_corpus(args.data / "eng.testa", CorpusReading("conll"))
+    test = read_corpus(args.data / "eng.testb", CorpusReading("conll"))
     if not (args.model / "calibration.json").exists():
         calibrate_model(args.model, dev, "eng.testa")
     tagger = Tagger.load(args.model)
     scheme = detect_scheme(s.tags for s in test)
-    predicted = [p.tags for p in tagger.tag_stream((s.tokens for s in test), scheme=scheme)]
+    predicted = [p.tags for p in tagger.model.tag_sentences((s.tokens for s in test), scheme=scheme)]
     report = evaluate([s.tags for s in test], predicted, scheme)
     results = {
         "model": str(args.model.relative_to(ROOT) if args.model.is_relative_to(ROOT) else args.model),

@@ -57,11 +57,12 @@ print(json.dumps([imported - started, loaded - imported, time.perf_counter() - l
 STEADY = """
 import json, sys, time
 from bilstm_tagger import Tagger
+from bilstm_tagger.text.corpus import CorpusReading
 tagger = Tagger.load(sys.argv[1], engine=sys.argv[3], threads=0)
 assert tagger.engine == sys.argv[3]
 with open(sys.argv[2], "rb") as stream, open("/dev/null", "w") as sink:
     start = time.perf_counter()
-    tagger.tag_file(stream, sys.argv[2], sink, input_format="tokens")
+    tagger.tag_file(stream, sys.argv[2], sink, reading=CorpusReading("tokens"))
     print(time.perf_counter() - start)
 """
 
@@ -117,9 +118,9 @@ def measure(model: Path, engine: str, work: Path, tokens_file: Path, tokens: int
 def agreement(model: Path, corpus: Path) -> dict:
     """How far the ONNX path's tags and confidences are from torch's on a labelled corpus."""
     from bilstm_tagger import Tagger
-    from bilstm_tagger.text.corpus import read_corpus
+    from bilstm_tagger.text.corpus import CorpusReading, read_corpus
 
-    sentences = [s.tokens for s in read_corpus(corpus, "auto")]
+    sentences = [s.tokens for s in read_corpus(corpus, CorpusReading("auto"))]
     tagged = {engine: Tagger.load(model, engine=engine).tag(sentences, confidence=True) for engine in ENGINES}
     pairs = list(zip(tagged["torch"], tagged["onnx"]))
     token_gaps = [abs(a - b) for x, y in pairs for a, b in zip(x.scores, y.scores)]

@@ -4,7 +4,7 @@
 
 Figures in the docs are never typed by hand where they can be generated: each block between
 ``<!-- figures:NAME -->`` and ``<!-- /figures:NAME -->`` in README.md, benchmarks/README.md and
-benchmarks/RESULTS.md is rendered here from the JSON files, as is the top of RESULTS.md (above
+benchmarks/RESULTS.md (:func:`rendered_blocks` says which) is rendered here from the JSON files, as is the top of RESULTS.md (above
 its notes marker). ``speed.py`` and ``accuracy.py`` call :func:`refresh_docs` after writing their
 JSON; run this file to re-render every block by hand, or with ``--check`` to only report what
 differs. Hand-written prose that repeats a figure is listed in :func:`quotes`, which the tests
@@ -32,8 +32,11 @@ SPEED_JSON = BENCHMARKS / "speed.json"
 # The raw-text and --confidence runs, kept apart: measured on a day the machine ran at half speed.
 RAW_TEXT_SPEED_JSON = BENCHMARKS / "speed-raw-text.json"
 README = ROOT / "README.md"
+TRAINING_MD = ROOT / "docs" / "training.md"  # the presets and embeddings: prose that quotes results.json
 BENCHMARKS_README = BENCHMARKS / "README.md"
 RESULTS_MD = BENCHMARKS / "RESULTS.md"
+# Every page that shows a benchmark figure, as a generated block or as a quote.
+DOCS = (README, TRAINING_MD, BENCHMARKS_README, RESULTS_MD)
 NOTES_MARKER = "<!-- Written by hand below this line: the benchmark keeps it when it rewrites the file. -->"
 BLOCK = re.compile(r"<!-- figures:(?P<name>[\w-]+) -->\n(?P<body>.*?)\n<!-- /figures:(?P=name) -->", re.DOTALL)
 
@@ -621,20 +624,20 @@ def accuracy_quotes(results: dict) -> list[Quote]:
             f"{conll['test_mean']:.1f} entity F1 on `eng.testb` (mean of {seeds(conll['seeds'])};",
         ),
         Quote(
-            README,
+            TRAINING_MD,
             f"This takes about {round(ud['train_minutes_mean'])} minutes on {cores} cores and gives "
             f"{ud['test_mean']:.2f}% UPOS accuracy on the test set (mean of {seeds(ud['seeds'])};",
         ),
-        Quote(README, f"within about 20 minutes on {cores} cores", holds=preset_minutes <= 20),
-        Quote(README, "Its dev score creeps up for 70 to 100 epochs", holds=70 <= min(best_epochs) <= 100),
+        Quote(TRAINING_MD, f"within about 20 minutes on {cores} cores", holds=preset_minutes <= 20),
+        Quote(TRAINING_MD, "Its dev score creeps up for 70 to 100 epochs", holds=70 <= min(best_epochs) <= 100),
         Quote(
-            README,
+            TRAINING_MD,
             f"CoNLL-2003 test F1 {conll['test_mean']:.2f} ± {conll['test_std']:.2f} (dev {conll['dev_mean']:.2f}) "
             f"in {round(conll['train_minutes_mean'])} minutes",
         ),
-        Quote(README, f"UD EWT test accuracy {ud['test_mean']:.2f} against"),
+        Quote(TRAINING_MD, f"UD EWT test accuracy {ud['test_mean']:.2f} against"),
         Quote(
-            README,
+            TRAINING_MD,
             f"GloVe lifts test F1 from {contrast['test_mean']:.2f} to {conll['test_mean']:.2f} (`--preset ner` "
             f"with and without `--embeddings none`; {conll['seeds']} seeds with GloVe, {contrast['seeds']} without)",
         ),
@@ -676,7 +679,7 @@ def quotes(results: dict, speed: dict) -> list[Quote]:
 
 def stale_quotes(results: dict, speed: dict) -> list[Quote]:
     """The quotes whose phrase is missing from their file, or whose bound no longer holds."""
-    texts = {path: normalised(path.read_text(encoding="utf-8")) for path in (README, BENCHMARKS_README, RESULTS_MD)}
+    texts = {path: normalised(path.read_text(encoding="utf-8")) for path in DOCS}
     return [q for q in quotes(results, speed) if not q.holds or normalised(q.phrase) not in texts[q.path]]
 
 

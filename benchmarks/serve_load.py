@@ -37,7 +37,7 @@ from conll_text import detokenize  # noqa: E402
 from engines import train  # noqa: E402
 from speed import TAGGER, machine  # noqa: E402
 
-from bilstm_tagger.text.corpus import read_corpus  # noqa: E402
+from bilstm_tagger.text.corpus import CorpusReading, read_corpus  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "conll2003"
@@ -152,7 +152,7 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=500, help="requests of the one client")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "serve.json")
     args = parser.parse_args()
-    sentences = [detokenize(s.tokens)[0] for s in read_corpus(args.data / "eng.testb", "conll")]
+    sentences = [detokenize(s.tokens)[0] for s in read_corpus(args.data / "eng.testb", CorpusReading("conll"))]
     generator = random.Random(1)
     texts = []
     for _ in range(2000):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bilstm_tagger.base.runtime import available_cores
 from bilstm_tagger.model.config import TrainingConfig
-from bilstm_tagger.text.corpus import read_corpus
+from bilstm_tagger.text.corpus import CorpusReading, read_corpus
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import figures  # noqa: E402  (benchmarks/ is not a package)
@@ -99,7 +99,7 @@ def tagging_input(data: Path, work: Path) -> tuple[Path, Path, int, int]:
     (tokens separated by spaces) and as raw text (``conll_text.detokenize``)."""
     from conll_text import detokenize
 
-    sentences = [s.tokens for s in read_corpus(data / "eng.testb", "conll")]
+    sentences = [s.tokens for s in read_corpus(data / "eng.testb", CorpusReading("conll"))]
     per_pass = sum(len(tokens) for tokens in sentences)
     passes = -(-TAG_TOKENS // per_pass)
     tokens_path, text_path = work / "tagging-input.txt", work / "tagging-input-raw.txt"
@@ -112,11 +112,14 @@ STEADY = """
 import json, sys, time
 from bilstm_tagger import Tagger
 from bilstm_tagger.base.runtime import set_threads
+from bilstm_tagger.text.corpus import CorpusReading
 set_threads(0)
 tagger = Tagger.load(sys.argv[1])
 with open(sys.argv[2], "rb") as stream, open("/dev/null", "w") as sink:
     start = time.perf_counter()
-    tagger.tag_file(stream, sys.argv[2], sink, **json.loads(sys.argv[3]))
+    options = json.loads(sys.argv[3])
+    reading = CorpusReading(options.pop("input_format", "text"))
+    tagger.tag_file(stream, sys.argv[2], sink, reading=reading, **options)
     print(time.perf_counter() - start)
 """
 

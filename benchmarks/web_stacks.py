@@ -136,7 +136,7 @@ def report(results: dict) -> str:
         "",
         f"Written by `python benchmarks/web_stacks.py --seconds {results['seconds']:g}` ({figures.machine_name(results['machine'])}): "
         "`POST /echo` parsing a JSON body and answering it, one worker process each, the clients in another "
-        "process on the same cores. `tagger serve` runs on aiohttp (the README says why).",
+        "process on the same cores. `tagger serve` runs on aiohttp (docs/serving.md says why).",
         "",
         "| stack | 1 client, p50 | 1 client, p99 | 32 clients, requests/s |",
         "|---|---|---|---|",

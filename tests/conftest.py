@@ -1,10 +1,15 @@
-"""Shared fixtures: paths of the bundled sample data and a tiny untrained model."""
+"""Shared fixtures: paths of the bundled sample data, a tiny untrained model, and the trained models that the
+whole run shares (each trained once per run: tests read them, and copy them to change them)."""
 
+import hashlib
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -27,6 +32,13 @@ def tagger(*args, input=None, check=True):
     if check and result.returncode != 0:
         raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
     return result
+
+
+def sigint_as_in_a_terminal():
+    """``preexec_fn`` of a child that a test sends Ctrl-C (SIGINT): SIGINT's default action, as a terminal
+    starts a program. Whatever this process got instead is inherited: a background job (``make test &``) or a
+    CI runner may start the tests with SIGINT ignored, and a Python started so never sees its Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def assert_one_line_error(result, prefix):
@@ -105,3 +117,87 @@ def tiny_model():
         for parameter in model.parameters():
             parameter.mul_(3.0)
     return model, vocab
+
+
+# --- The trained models of the run -----------------------------------------------------------------
+# One per kind, trained once per run (a session fixture) and shared read-only by every test file: a test
+# that changes a model copies it first (shutil.copytree into tmp_path). The run fails at its end if one
+# of them was changed.
+
+# The NER model is the README tour's, trained by its first command as written (test_docs.py holds the
+# README to it) in a directory laid out like the project: it tags the README's examples as the README says.
+NER_TRAINING_COMMAND = "tagger train data/ner/train.txt --dev data/ner/dev.txt --output models/sample --max-epochs 50"
+POS_TRAINING = ["--word-dim", "16", "--hidden-size", "16", "--max-epochs", "3"]  # tags something, in seconds
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A model directory and what ``tagger train`` wrote to standard error while training it."""
+
+    directory: Path
+    stderr: str
+
+
+def project_layout(directory: Path) -> Path:
+    """``directory`` laid out like the project for the README's commands: ``data/`` (the samples), ``models/``."""
+    (directory / "data").symlink_to(DATA)
+    (directory / "models").mkdir()
+    return directory
+
+
+def shell(command: str, cwd: Path) -> subprocess.CompletedProcess:
+    """A README command line, as written, in bash (``pipefail``) with the installed ``tagger`` first on the PATH."""
+    environment = {**os.environ, "PATH": f"{os.path.dirname(shutil.which('tagger'))}:{os.environ['PATH']}"}
+    return subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {command}"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=environment,
+    )
+
+
+def _digests(directory: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(directory)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
+
+
+def _shared(model: TrainedModel):
+    """Yield ``model``; then fail if a test changed its files."""
+    before = _digests(model.directory)
+    yield model
+    assert _digests(model.directory) == before, f"a test changed the shared model {model.directory}: copy it first"
+
+
+@pytest.fixture(scope="session")
+def ner_training(tmp_path_factory):
+    """The shared NER model (see ``NER_TRAINING_COMMAND``) and what its training said."""
+    project = project_layout(tmp_path_factory.mktemp("shared-ner"))
+    result = shell(NER_TRAINING_COMMAND, project)
+    assert result.returncode == 0, result.stderr
+    yield from _shared(TrainedModel(project / "models" / "sample", result.stderr))
+
+
+@pytest.fixture(scope="session")
+def trained_ner_model(ner_training) -> Path:
+    """The shared NER model's directory (calibrated, with its model.onnx): read it, or copy it to change it."""
+    return ner_training.directory
+
+
+@pytest.fixture(scope="session")
+def pos_training(tmp_path_factory):
+    """The shared part-of-speech model: small, trained on data/pos for a few epochs."""
+    directory = tmp_path_factory.mktemp("shared-pos") / "upos"
+    corpus = (DATA / "pos" / "train.conllu", "--dev", DATA / "pos" / "dev.conllu")
+    result = tagger("train", *corpus, "--output", directory, *POS_TRAINING)
+    yield from _shared(TrainedModel(directory, result.stderr))
+
+
+@pytest.fixture(scope="session")
+def trained_pos_model(pos_training) -> Path:
+    """The shared part-of-speech model's directory: read it, or copy it to change it."""
+    return pos_training.directory

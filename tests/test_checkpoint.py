@@ -10,6 +10,7 @@ from bilstm_tagger import Tagger, __version__
 from bilstm_tagger.base.errors import InputError
 from bilstm_tagger.model import checkpoint
 from bilstm_tagger.tagging.engines import TorchNetwork
+from bilstm_tagger.tagging.tagger import LoadedModel
 
 from conftest import DATA, ROOT, record_tags, record_tokens
 
@@ -32,10 +33,10 @@ SENTENCES = [["Anna", "Berg", "lives", "in", "Oslo", "."], ["Tom", "visited", "U
 def test_round_trip_gives_the_same_weights_and_tags(tiny_model, saved_model):
     model, vocab = tiny_model
     tagger = Tagger.load(saved_model)
-    loaded = tagger.network.model.state_dict()
+    loaded = tagger.model.network.model.state_dict()
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, loaded[name]), name
-    expected = Tagger(TorchNetwork(model), vocab, "iobes", "iob1").tag(SENTENCES)
+    expected = Tagger(LoadedModel(TorchNetwork(model), vocab, "iobes", "iob1")).tag(SENTENCES)
     assert tagger.tag(SENTENCES) == expected
     assert [len(sentence.tags) for sentence in expected] == [6, 3, 0]
     assert all(tag == "O" or tag[:2] in ("I-", "B-") for s in expected for tag in s.tags)  # IOB1 output

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bilstm_tagger.base.errors import InputError
-from bilstm_tagger.text.corpus import detect_format, iter_lines, read_corpus, write_predictions
+from bilstm_tagger.text.corpus import CorpusReading, detect_format, iter_lines, read_corpus, write_predictions
 from bilstm_tagger.text.documents import read_inputs
 
 CONLL = """-DOCSTART- -X- -X- O
@@ -44,7 +44,7 @@ def write(tmp_path, text, name="corpus.txt", mode="w"):
 
 def error_of(path, **options):
     with pytest.raises(InputError) as caught:
-        read_corpus(path, **options)
+        read_corpus(path, CorpusReading(**options))
     return str(caught.value)
 
 
@@ -64,9 +64,9 @@ def test_crlf_tabs_and_missing_final_newline_are_fine(tmp_path):
 
 
 def test_word_and_tag_columns_are_selectable(tmp_path):
-    sentences = read_corpus(write(tmp_path, CONLL), word_column=0, tag_column=1)
+    sentences = read_corpus(write(tmp_path, CONLL), CorpusReading(word_column=0, tag_column=1))
     assert sentences[0].tags == ["NNP", "NNP", "VBZ"]
-    sentences = read_corpus(write(tmp_path, CONLL), word_column="-2", tag_column="1")
+    sentences = read_corpus(write(tmp_path, CONLL), CorpusReading(word_column="-2", tag_column="1"))
     assert sentences[0].tokens == ["I-NP", "I-NP", "I-VP"]
     assert sentences[0].tags == ["NNP", "NNP", "VBZ"]
 
@@ -77,7 +77,7 @@ def test_reads_conllu_upos_skipping_comments_ranges_and_empty_nodes(tmp_path):
     (sentence,) = read_corpus(path)
     assert sentence.tokens == ["We", "do", "n't", "stop", "."]
     assert sentence.tags == ["PRON", "AUX", "PART", "VERB", "PUNCT"]
-    (sentence,) = read_corpus(path, tag_column="xpos")
+    (sentence,) = read_corpus(path, CorpusReading(tag_column="xpos"))
     assert sentence.tags == ["PRP", "VBP", "RB", "VB", "."]
 
 
@@ -105,7 +105,7 @@ def test_invalid_utf8_names_the_line(tmp_path):
     path = write(tmp_path, CONLL.encode() + b"Caf\xe9 NN I-NP O\n")
     assert error_of(path).startswith(f"{path}:9: invalid UTF-8")
     # ... unless replacement is asked for
-    sentences = read_corpus(path, encoding_errors="replace")
+    sentences = read_corpus(path, CorpusReading(encoding_errors="replace"))
     assert sentences[-1].tokens == ["Oslo", ".", "Caf\ufffd"]
 
 
@@ -204,10 +204,10 @@ def test_conll_round_trip(tmp_path_factory, corpus, separator, newline, final_ne
     )
     path = tmp_path_factory.mktemp("round-trip") / "corpus.txt"
     path.write_bytes(text.encode("utf-8"))
-    read = read_corpus(path, corpus_format="conll")
+    read = read_corpus(path, CorpusReading(format="conll"))
     assert [s.tokens for s in read] == [[token for token, _, _ in sentence] for sentence in corpus]
     assert [s.tags for s in read] == [[tag for _, _, tag in sentence] for sentence in corpus]
-    assert [s.tags for s in read_corpus(path, corpus_format="conll", tag_column=1)] == [
+    assert [s.tags for s in read_corpus(path, CorpusReading(format="conll", tag_column=1))] == [
         [tag for _, tag, _ in sentence] for sentence in corpus
     ]
 
@@ -218,7 +218,7 @@ def test_any_bytes_give_sentences_or_an_input_error(tmp_path_factory, data, corp
     path = tmp_path_factory.mktemp("fuzz") / "corpus.txt"
     path.write_bytes(data)
     try:
-        read = read_corpus(path, corpus_format=corpus_format)
+        read = read_corpus(path, CorpusReading(format=corpus_format))
     except InputError as error:
         assert str(error).startswith(f"{path}:")
         assert "\n" not in str(error)
@@ -230,7 +230,7 @@ def test_any_bytes_give_sentences_or_an_input_error(tmp_path_factory, data, corp
 @given(st.text(max_size=200))
 def test_tokens_input_gives_one_sentence_per_line(text):
     lines = list(iter_lines(io.BytesIO(text.encode("utf-8", "surrogatepass")), "<text>", "replace"))
-    records = list(read_inputs(lines, "<text>", "tokens"))
+    records = list(read_inputs(lines, "<text>", CorpusReading("tokens")))
     assert [[t for s in r.sentence_tokens() for t in s] for r in records] == [line.split() for _, line in lines]
     assert [r.text for r in records] == [" ".join(line.split()) for _, line in lines]
     assert len(lines) == text.encode("utf-8", "surrogatepass").count(b"\n") + (

@@ -84,11 +84,11 @@ def test_a_word_never_seen_in_training_gets_its_pretrained_vector(tmp_path):
     train(sentences, sentences[:5], tmp_path / "model", config)
     assert {p.name for p in (tmp_path / "model").iterdir()} >= {"pretrained.pt", "model.pt", "vocab.json"}
     tagger = Tagger.load(tmp_path / "model", engine="torch")
-    assert tagger.network.model.config.word_dim == 3  # the vectors' size
-    word_id = tagger.vocab.word_id("Kyrgyzstan")
-    assert word_id >= len(tagger.vocab.words)
+    assert tagger.model.network.model.config.word_dim == 3  # the vectors' size
+    word_id = tagger.model.vocab.word_id("Kyrgyzstan")
+    assert word_id >= len(tagger.model.vocab.words)
     with torch.no_grad():
-        vector = tagger.network.model.embed_words(torch.tensor([[word_id]]))[0, 0]
+        vector = tagger.model.network.model.embed_words(torch.tensor([[word_id]]))[0, 0]
     assert vector.tolist() == pytest.approx([0.5, -0.5, 1.5], abs=1e-3)
     assert len(tagger.tag([["Anna", "visited", "Kyrgyzstan"]])[0]) == 3
 

@@ -1,17 +1,18 @@
-"""The README's "Faults and bad input" and "Exit codes" tables, row by row, through the installed `tagger` command.
+"""The two tables of docs/faults.md, exit codes and faults, row by row, through the installed `tagger` command.
 
-Each test names its row. Rows covered elsewhere, through the CLI too: SIGKILL, Ctrl-C and SIGTERM during
-training (test_resilience.py), mis-columned, truncated and binary files, bad model directories and usage
-errors (test_cli.py), labels never seen in training, 1,000,000 lines and a closed output pipe
-(test_hostile.py), a slow pipe (test_cli.py), a line of only invisible characters (test_invisible_lines.py),
-hostile raw text (test_hostile.py, test_segmentation.py), the torchrun rows (test_distributed.py), a killed
-tagging worker (test_workers.py), an outdated or damaged model.onnx (test_onnx.py), and the
-tagger serve rows (test_serve.py).
+Each test here names its row. ``ROW_TESTS`` at the end names the tests of every row, here or in another file
+(SIGKILL, Ctrl-C and SIGTERM during training in test_resilience.py; mis-columned, truncated and binary files,
+bad model directories, usage errors and a slow pipe in test_cli.py; labels never seen in training, 1,000,000
+lines and a closed output pipe in test_hostile.py; a line of only invisible characters in
+test_invisible_lines.py; hostile raw text in test_hostile.py and test_segmentation.py; the torchrun rows in
+test_distributed.py; a killed tagging worker in test_workers.py; an outdated or damaged model.onnx in
+test_onnx.py; the tagger serve rows in test_serve.py), and a test holds the page's rows and that list together.
 """
 
 import json
 import os
 import pickle
+import re
 import resource
 import shutil
 import signal
@@ -26,10 +27,9 @@ import torch
 from bilstm_tagger import Tagger
 from bilstm_tagger.base.schemes import Span, tags_to_spans
 
-from conftest import DATA, record_tags, record_tokens
+from conftest import DATA, record_tags, record_tokens, sigint_as_in_a_terminal
 
 TRAIN, DEV, TEST = DATA / "ner" / "train.txt", DATA / "ner" / "dev.txt", DATA / "ner" / "test.txt"
-LEARNT = ["--max-epochs", "15", "--patience", "15", "--threads", "1"]  # the default model: tags entities, in 7 s
 QUICK = ["--word-dim", "16", "--hidden-size", "16", "--char-filters", "10", "--max-epochs", "1", "--threads", "1"]
 TAGGER_SCRIPT = shutil.which("tagger")
 
@@ -62,12 +62,10 @@ def files_of(directory):
     return {path.name: path.read_bytes() for path in sorted(directory.iterdir())}
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("faults") / "model"
-    result = tagger("train", TRAIN, "--dev", DEV, "--output", directory, *LEARNT)
-    assert result.returncode == 0, result.stderr
-    return directory
+@pytest.fixture
+def model_dir(trained_ner_model):
+    """The run's NER model (conftest.py): read it only; ``model_copy`` is the one to change."""
+    return trained_ner_model
 
 
 @pytest.fixture
@@ -288,7 +286,9 @@ def test_a_10000_character_word_is_read_to_its_64th_character_and_written_back_w
 
     def emissions(word):
         with torch.inference_mode():
-            return loaded.network.model.emissions(loaded.vocab.encode([line.replace(long_word, word).split()]))
+            return loaded.model.network.model.emissions(
+                loaded.model.vocab.encode([line.replace(long_word, word).split()])
+            )
 
     assert torch.equal(emissions(long_word), emissions(long_word[:64]))
     assert not torch.equal(emissions(long_word), emissions("Zyx" + long_word[3:]))
@@ -316,7 +316,7 @@ FAILING_MAIN = (
     "from bilstm_tagger.tagging import tagger\n"
     "def broken(*args, **kwargs):\n"
     "    raise RuntimeError('simulated failure')\n"
-    "tagger.Tagger.load = broken\n"
+    "tagger.LoadedModel.load = broken\n"
     "sys.argv = ['tagger', 'tag', sys.argv[1]]\n"
     "cli.main()\n"
 )
@@ -338,7 +338,11 @@ def test_an_unexpected_error_is_one_line_and_exit_1_and_debug_shows_the_tracebac
 def test_ctrl_c_while_tagging_exits_130(model_dir):
     """Exit code 130 for `tag`: interrupted while waiting for more input."""
     process = subprocess.Popen(
-        [TAGGER_SCRIPT, "tag", str(model_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [TAGGER_SCRIPT, "tag", str(model_dir)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=sigint_as_in_a_terminal,  # as a terminal starts it, whatever SIGINT's disposition here
     )
     try:
         process.stdin.write(b"Anna lives in Oslo .\n")
@@ -359,6 +363,7 @@ def test_ctrl_c_while_evaluating_exits_130(model_dir, tmp_path):
         [TAGGER_SCRIPT, "evaluate", str(model_dir), str(fifo), "--format", "conll"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=sigint_as_in_a_terminal,
     )
     opened = threading.Event()
     writer_box = []
@@ -407,3 +412,137 @@ def test_a_report_that_cannot_be_written_is_one_line_and_leaves_no_temporary_fil
     line = one_line(tagger("report", model_dir, "--output", target), 2)
     assert line == f"{target}: cannot write the report: Is a directory"
     assert [path.name for path in tmp_path.iterdir()] == ["page.html"]
+
+
+# --- The page and its tests -----------------------------------------------------------------------
+
+FAULTS_PAGE = DATA.parent / "docs" / "faults.md"
+# Each row of the page's two tables (its first cell, as written) and the tests that check it: FILE::TEST.
+ROW_TESTS = {
+    "0": ["test_faults.py::test_control_characters_and_emoji_are_tokens_like_any_other"],
+    "1": [
+        "test_faults.py::test_an_unexpected_error_is_one_line_and_exit_1_and_debug_shows_the_traceback",
+        "test_faults.py::test_disk_full_while_saving_replaces_nothing_and_exits_1",
+        "test_cli.py::test_evaluate_min_score_is_a_gate",
+        "test_distributed.py::test_a_worker_killed_with_sigkill_ends_the_run_with_one_line_and_the_checkpoint_loads",
+    ],
+    "2": [
+        "test_cli.py::test_usage_errors_are_one_line_with_exit_code_2",
+        "test_cli.py::test_bad_files_end_with_one_line_errors_in_every_command",
+    ],
+    "130, 143": [
+        "test_resilience.py::test_a_signal_saves_a_resumable_state_and_resuming_gives_the_same_model",
+        "test_faults.py::test_ctrl_c_while_tagging_exits_130",
+    ],
+    "141": ["test_hostile.py::test_a_closed_output_pipe_ends_quietly"],
+    "training killed at any moment (`kill -9`, power loss)": [
+        "test_resilience.py::test_sigkill_at_random_moments_always_leaves_a_loadable_checkpoint"
+    ],
+    "Ctrl-C or SIGTERM during training": [
+        "test_resilience.py::test_a_signal_saves_a_resumable_state_and_resuming_gives_the_same_model"
+    ],
+    "disk full while saving": ["test_faults.py::test_disk_full_while_saving_replaces_nothing_and_exits_1"],
+    "too little free disk, unwritable or invalid `--output`": [
+        "test_faults.py::test_too_little_free_disk_is_refused_before_training",
+        "test_faults.py::test_an_unwritable_or_invalid_output_is_refused_before_training",
+    ],
+    "`--output` already holds a model, or an unfinished run": [
+        "test_cli.py::test_training_refuses_to_overwrite_a_model_unless_asked",
+        "test_faults.py::test_an_unfinished_run_is_refused_unless_resumed_or_overwritten",
+        "test_faults.py::test_overwrite_replaces_a_model_and_its_metrics",
+    ],
+    "a checkpoint from a stranger (pickled code)": [
+        "test_faults.py::test_a_checkpoint_holding_pickled_code_is_refused_and_nothing_runs"
+    ],
+    "truncated or corrupted checkpoint, wrong directory, other format version": [
+        "test_cli.py::test_bad_model_directories_are_one_line_errors",
+        "test_faults.py::test_a_checkpoint_of_another_format_version_is_one_line",
+        "test_faults.py::test_a_vocabulary_or_model_configuration_that_is_incomplete_is_one_line",
+    ],
+    "empty file": ["test_faults.py::test_an_empty_file_is_an_error_for_train_and_evaluate_and_no_output_for_tag"],
+    "CRLF, no final newline, tabs mixed with spaces, byte-order mark": [
+        "test_faults.py::test_crlf_a_byte_order_mark_mixed_separators_and_no_final_newline_read_normally"
+    ],
+    "a line of only invisible characters (a stray U+FEFF, U+200B)": [
+        "test_invisible_lines.py::test_train_reads_on_with_one_warning_for_each_file",
+        "test_invisible_lines.py::test_evaluate_and_tag_conll_read_on_with_one_warning",
+    ],
+    "line with another number of columns, missing tag": [
+        "test_cli.py::test_bad_files_end_with_one_line_errors_in_every_command"
+    ],
+    "invalid UTF-8, binary data, NUL bytes": [
+        "test_faults.py::test_invalid_utf8_and_nul_bytes_are_one_line_after_the_lines_before",
+        "test_hostile.py::test_binary_input_is_an_input_error",
+    ],
+    "raw text that is hostile: a 1 MB line without punctuation, only punctuation, URLs, e-mail addresses, hashtags, "
+    "numbers with separators, right-to-left scripts, combining marks, zero-width joiners, emoji sequences, NUL and "
+    "other control characters, a lone CR": [
+        "test_hostile.py::test_hostile_raw_text_gets_one_record_per_line_whose_offsets_slice_back",
+        "test_segmentation.py::test_a_megabyte_line_without_sentence_end_is_one_sentence",
+    ],
+    "a single 100,000-token line": [
+        "test_faults.py::test_a_100000_token_line_is_tagged_in_500_token_pieces_in_bounded_memory"
+    ],
+    "a 10,000-character word": [
+        "test_faults.py::test_a_10000_character_word_is_read_to_its_64th_character_and_written_back_whole"
+    ],
+    "control characters, emoji, other non-BMP characters": [
+        "test_faults.py::test_control_characters_and_emoji_are_tokens_like_any_other"
+    ],
+    "labels never seen in training (`evaluate`)": [
+        "test_hostile.py::test_evaluate_counts_labels_never_seen_in_training_as_errors"
+    ],
+    "1,000,000 input lines": ["test_hostile.py::test_one_million_lines_give_one_million_records_in_bounded_memory"],
+    "`tagger tag ... \\| head`": ["test_hostile.py::test_a_closed_output_pipe_ends_quietly"],
+    "Ctrl-C while `tag` waits for input or `evaluate` reads": [
+        "test_faults.py::test_ctrl_c_while_tagging_exits_130",
+        "test_faults.py::test_ctrl_c_while_evaluating_exits_130",
+    ],
+    "a program that writes one line and waits for the answer": [
+        "test_cli.py::test_tag_answers_each_line_of_a_slow_pipe_before_the_next_arrives"
+    ],
+    "under torchrun: a training process killed, a machine lost": [
+        "test_distributed.py::test_a_worker_killed_with_sigkill_ends_the_run_with_one_line_and_the_checkpoint_loads"
+    ],
+    "under torchrun: Ctrl-C or SIGTERM to torchrun": [
+        "test_distributed.py::test_sigterm_to_torchrun_leaves_a_state_that_resumes_bit_exactly_under_as_many_processes"
+    ],
+    "`--resume` under another number of processes": [
+        "test_distributed.py::test_sigterm_to_torchrun_leaves_a_state_that_resumes_bit_exactly_under_as_many_processes"
+    ],
+    "a node that cannot reach the rendezvous": [
+        "test_distributed.py::test_a_node_that_cannot_reach_the_rendezvous_fails_within_its_timeout"
+    ],
+    "`--workers N`: a worker killed": ["test_workers.py::test_a_killed_worker_is_one_line_and_exit_1"],
+    "`model.onnx` outdated (the weights, vocabulary or settings changed since it was written) or damaged": [
+        "test_onnx.py::test_a_model_onnx_of_other_weights_is_not_used"
+    ],
+    "`tagger serve`: a body over `--max-body`, not UTF-8 JSON or nested too deeply, fields of the wrong type": [
+        "test_serve.py::test_bad_requests_get_a_4xx_and_a_reason"
+    ],
+    "`tagger serve`: a client that never finishes its request": [
+        "test_serve.py::test_a_slow_client_times_out_and_others_are_served_meanwhile"
+    ],
+    "`tagger serve`: SIGTERM or Ctrl-C": ["test_serve.py::test_sigterm_finishes_the_requests_in_flight"],
+}
+
+
+def page_rows() -> list[str]:
+    """The first cell of every row of the page's tables, header and rule lines left out."""
+    rows = []
+    for line in FAULTS_PAGE.read_text(encoding="utf-8").splitlines():
+        if line.startswith("|") and not line.startswith("|---"):
+            rows.append(re.split(r"(?<!\\)\|", line)[1].strip())
+    return [row for row in rows if row not in ("code", "fault or input")]
+
+
+def test_every_row_of_the_faults_page_has_its_tests():
+    rows = page_rows()
+    assert len(rows) == len(set(rows)) == len(ROW_TESTS), "a row added to or dropped from docs/faults.md"
+    assert set(rows) == set(ROW_TESTS)
+    tests = DATA.parent / "tests"
+    for row, names in ROW_TESTS.items():
+        for name in names:
+            file, function = name.split("::")
+            source = (tests / file).read_text(encoding="utf-8")
+            assert re.search(rf"^(async )?def {function}\(", source, re.MULTILINE), f"{row}: no test {name}"

@@ -25,6 +25,7 @@ RESULTS = figures.load(figures.RESULTS_JSON)
 SPEED = figures.load(figures.SPEED_JSON)
 EXPECTED_BLOCKS = {
     figures.README: ["readme-speed", "readme-raw-text"],
+    figures.TRAINING_MD: [],  # quotes only
     figures.BENCHMARKS_README: ["accuracy-table", "speed-table", "speed-comparison", "speed-targets", "raw-text-speed"],
     figures.RESULTS_MD: ["accuracy-targets"],
 }
@@ -73,8 +74,9 @@ def test_hand_written_prose_quotes_the_json(quote):
     assert quote.holds, f"the JSON no longer bears out: {quote.phrase}"
 
 
-def test_the_prose_checks_cover_the_three_docs():
-    assert {quote.path for quote in QUOTES} == set(EXPECTED_BLOCKS)
+def test_the_prose_checks_cover_every_doc_with_figures():
+    assert set(EXPECTED_BLOCKS) == set(figures.DOCS)
+    assert {quote.path for quote in QUOTES} == set(figures.DOCS)
     assert figures.stale_quotes(RESULTS, SPEED) == []
 
 
@@ -114,6 +116,7 @@ def test_a_changed_accuracy_figure_changes_what_is_rendered_and_makes_prose_stal
     assert "| 91.23 ± 0.14 |" in figures.results_report(changed)
     stale = {quote.phrase for quote in figures.stale_quotes(changed, SPEED)}
     assert any("91.2 entity F1" in phrase for phrase in stale)  # the README's tour
+    assert any("test F1 91.23 ±" in phrase for phrase in stale)  # docs/training.md's presets
     assert any("(94.32, 95.75, 95.58)" in phrase for phrase in stale)  # RESULTS.md, second round
 
 

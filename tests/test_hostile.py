@@ -9,26 +9,26 @@ import pytest
 
 from bilstm_tagger import Tagger
 from bilstm_tagger.base.errors import InputError
-from bilstm_tagger.model.config import MAX_SEGMENT_TOKENS, ModelConfig, TrainingConfig
-from bilstm_tagger.text.corpus import read_corpus
-from bilstm_tagger.training.run import train
+from bilstm_tagger.model.config import MAX_SEGMENT_TOKENS
+from bilstm_tagger.text.corpus import CorpusReading
 
-from conftest import DATA, assert_a_closed_output_pipe_ends_quietly, record_tags, record_tokens
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("hostile") / "model"
-    config = TrainingConfig(model=ModelConfig(word_dim=16, hidden_size=16, char_filters=10), max_epochs=2)
-    train(read_corpus(DATA / "ner" / "train.txt"), read_corpus(DATA / "ner" / "dev.txt"), directory, config)
-    return directory
+from conftest import ROOT, assert_a_closed_output_pipe_ends_quietly, record_tags, record_tokens
 
 
-def tag_bytes(model_dir, data: bytes, **options):
+@pytest.fixture
+def model_dir():
+    """The small model of tests/fixtures: what is tested is the reading and writing, which any model does; a
+    million lines take a third less time than with the run's NER model (conftest.py)."""
+    return ROOT / "tests" / "fixtures" / "format1" / "model"
+
+
+def tag_bytes(model_dir, data: bytes, input_format: str = "tokens", encoding_errors: str = "strict"):
     """The jsonl records of ``data`` tagged as pre-tokenised lines (``input_format`` may say otherwise)."""
-    options.setdefault("input_format", "tokens")
+    reading = CorpusReading(input_format, encoding_errors=encoding_errors)
     output = io.StringIO()
-    written = Tagger.load(model_dir).tag_file(io.BytesIO(data), "<test>", output, output_format="jsonl", **options)
+    written = Tagger.load(model_dir).tag_file(
+        io.BytesIO(data), "<test>", output, output_format="jsonl", reading=reading
+    )
     records = [json.loads(line) for line in output.getvalue().splitlines()]
     assert written == len(records)
     return records

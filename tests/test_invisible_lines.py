@@ -14,7 +14,7 @@ import warnings
 import pytest
 
 from bilstm_tagger.base.errors import InputError, InputWarning
-from bilstm_tagger.text.corpus import detect_format, invisible_characters, read_corpus
+from bilstm_tagger.text.corpus import CorpusReading, detect_format, invisible_characters, read_corpus
 
 from conftest import DATA, tagger
 
@@ -33,7 +33,7 @@ def write(tmp_path, text, name="corpus.txt"):
 def read_warning_lines(path, **options):
     """The sentences (tokens only) and the messages of the InputWarnings raised while reading ``path``."""
     with pytest.warns(InputWarning) as caught:
-        sentences = read_corpus(path, **options)
+        sentences = read_corpus(path, CorpusReading(**options))
     assert all(issubclass(warning.category, InputWarning) for warning in caught)
     return [s.tokens for s in sentences], [str(warning.message) for warning in caught]
 

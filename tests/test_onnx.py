@@ -9,16 +9,20 @@ import subprocess
 import sys
 
 import numpy as np
+import onnx
 import onnxruntime
 import pytest
 import torch
 
+from bilstm_tagger import Tagger
 from bilstm_tagger.base.schemes import allowed_transitions
+from bilstm_tagger.model import checkpoint
 from bilstm_tagger.model.bilstm_crf import build_model
 from bilstm_tagger.model.config import ModelConfig
 from bilstm_tagger.model.crf import ConstrainedCRF
 from bilstm_tagger.model.crf_scores import CrfScores
 from bilstm_tagger.model.onnx_export import build_onnx
+from bilstm_tagger.model.trained import load_trained_model
 from bilstm_tagger.model.vocab import Vocab
 
 from conftest import ROOT, assert_one_line_error, tagger
@@ -99,7 +103,46 @@ def exported(tmp_path_factory):
     return directory
 
 
+@pytest.fixture(scope="module")
+def decoy(exported, tmp_path_factory):
+    """A copy of the exported model whose model.onnx passes every check (it records the SHA-256 of the copy's
+    files) but scores S-MISC far above every other tag: only a run on ONNX Runtime tags each token MISC."""
+    directory = tmp_path_factory.mktemp("decoy") / "model"
+    shutil.copytree(exported, directory)
+    info = checkpoint.load_info(directory)
+    vocab = Vocab.from_json(info.vocab)
+    model = load_trained_model(directory, info, vocab).eval()
+    with torch.no_grad():
+        model.projection.bias[vocab.tags.stoi["S-MISC"]] += 100.0
+    metadata = {entry.key: entry.value for entry in onnx.load(directory / "model.onnx").metadata_props}
+    (directory / "model.onnx").write_bytes(build_onnx(model, metadata).SerializeToString())
+    return directory
+
+
+def entity_types(jsonl_output):
+    return [[entity["type"] for entity in json.loads(line)["entities"]] for line in jsonl_output.splitlines()]
+
+
+def test_onnx_runs_model_onnx_and_torch_does_not(decoy):
+    """The engine asked for is the one that runs: a model.onnx of other scores shows which one did."""
+    text = "Anna Berg lives in Oslo .\nTom sings\n"
+    assert Tagger.load(decoy, engine="onnx").engine == Tagger.load(decoy).engine == "onnx"
+    assert Tagger.load(decoy, engine="torch").engine == "torch"
+    [document] = Tagger.load(decoy, engine="onnx").pipe(["Tom sings"])
+    assert [entity.type for entity in document.entities] == ["MISC", "MISC"]
+    on_onnx = entity_types(tagger("tag", decoy, "--engine", "onnx", "-f", "jsonl", input=text).stdout)
+    assert on_onnx == [["MISC"] * 6, ["MISC"] * 2]  # test_both_engines_tag_alike: auto runs as onnx does
+    on_torch = entity_types(tagger("tag", decoy, "--engine", "torch", "-f", "jsonl", input=text).stdout)
+    assert len(on_torch) == 2 and on_torch != [["MISC"] * 6, ["MISC"] * 2]
+    [evaluation_on_onnx, evaluation_on_torch] = [
+        json.loads(tagger("evaluate", decoy, TEST, "--json", "--engine", engine).stdout) for engine in ("onnx", "torch")
+    ]
+    assert evaluation_on_onnx["f1"] < evaluation_on_torch["f1"]
+
+
 def test_both_engines_tag_alike(exported):
+    # Two engines, not one twice: the onnx runs are ONNX Runtime's (test_onnx_runs_model_onnx_and_torch_does_not).
+    assert Tagger.load(exported, engine="onnx").engine == "onnx" and Tagger.load(exported).engine == "onnx"
     runs = {
         engine: tagger(
             "tag", exported, "--engine", engine, "--input-format", "conll", "-i", TEST, "-f", "jsonl", "--nbest", "3"

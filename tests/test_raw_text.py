@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from bilstm_tagger import Tagger
 from bilstm_tagger.model.config import ModelConfig, TrainingConfig
-from bilstm_tagger.text.corpus import read_corpus
-from bilstm_tagger.training.calibration import expected_calibration_error, reliability
+from bilstm_tagger.scoring.calibration_metrics import expected_calibration_error, reliability
+from bilstm_tagger.text.corpus import CorpusReading, read_corpus
 from bilstm_tagger.training.run import train
 
 from conftest import DATA, assert_one_line_error, tagger
@@ -21,12 +21,9 @@ EXAMPLE = "Maria Lopez flew from Madrid to Berlin. She met Angela Merkel's staff
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    """A model of the sample corpus, good enough to find entities (GloVe-free, 25 epochs, ~20 s)."""
-    directory = tmp_path_factory.mktemp("raw") / "model"
-    config = TrainingConfig(model=ModelConfig(word_dim=30, hidden_size=50, char_filters=30), max_epochs=25, seed=1)
-    train(read_corpus(DATA / "ner" / "train.txt"), read_corpus(DATA / "ner" / "dev.txt"), directory, config)
-    return directory
+def model_dir(trained_ner_model):
+    """The run's model of the sample corpus (conftest.py), calibrated: it finds entities."""
+    return trained_ner_model
 
 
 @pytest.fixture(scope="module")
@@ -147,14 +144,83 @@ def test_nbest_needs_jsonl(model_dir):
 def test_min_confidence_drops_entities_below_it_and_tags_their_tokens_o(model_dir, loaded):
     text = "Maria Lopez met Angela Merkel in Madrid and Berlin on Monday with Nordwind Bank."
     everything = loaded(text).entities
-    assert everything, "the sample model should find entities here"
-    threshold = sorted(e.confidence for e in everything)[len(everything) // 2]
-    [record] = jsonl(model_dir, text + "\n", "--min-confidence", str(threshold))
-    kept = [(e["start"], e["end"]) for e in record["entities"]]
-    assert kept == [(e.start, e.end) for e in everything if e.confidence >= threshold]
-    tagged = {t["start"] for s in record["sentences"] for t in s["tokens"] if t["tag"] != "O"}
+    confidences = sorted({e.confidence for e in everything})
+    assert len(confidences) >= 2, f"entities of different confidences, for a threshold between them: {everything}"
+    middle = len(confidences) // 2
+    threshold = (confidences[middle - 1] + confidences[middle]) / 2  # some entities below it, some above
     dropped = [e for e in everything if e.confidence < threshold]
-    assert not any(e.start in tagged for e in dropped)
+    kept = [e for e in everything if e.confidence >= threshold]
+    assert dropped and kept
+    [record] = jsonl(model_dir, text + "\n", "--min-confidence", repr(threshold))
+    assert [(e["start"], e["end"], e["type"]) for e in record["entities"]] == [(e.start, e.end, e.type) for e in kept]
+    tagged = {t["start"] for s in record["sentences"] for t in s["tokens"] if t["tag"] != "O"}
+    assert not any(e.start in tagged for e in dropped), "the tokens of a dropped entity are tagged O"
+    assert all(e.start in tagged for e in kept)
+    [everything_written] = jsonl(model_dir, text + "\n")
+    assert len(everything_written["entities"]) == len(everything)
+
+
+def span_probabilities_by_enumeration(model_dir, tokens):
+    """``{Span: probability}``: the probability that ``tokens`` hold each entity, summed over every tag sequence the
+    CRF allows that holds it, at the temperature of calibration.json; from the network's emissions and the CRF's
+    scores (the model read from model.pt), by enumerating the sequences."""
+    import numpy as np
+    import torch
+
+    from bilstm_tagger.base.schemes import tags_to_spans
+    from bilstm_tagger.model import checkpoint
+    from bilstm_tagger.model.trained import load_trained_model
+    from bilstm_tagger.model.vocab import Vocab
+
+    info = checkpoint.load_info(model_dir)
+    vocab = Vocab.from_json(info.vocab)
+    model = load_trained_model(model_dir, info, vocab).eval()
+    temperature = json.loads((model_dir / "calibration.json").read_text())["temperature"]
+    with torch.inference_mode():
+        emissions = model.emissions(vocab.encode([tokens]))[0].double().numpy()  # (T, K)
+    crf = model.crf
+    scores_of = (crf.transitions, crf.start_transitions, crf.end_transitions)
+    transitions, start, end = (scores.detach().double().numpy() for scores in scores_of)
+    forbidden = crf.forbidden_transitions.numpy()
+    paths = np.flatnonzero(~crf.forbidden_starts.numpy())[
+        :, None
+    ]  # (N, t) allowed beginnings, extended a step at a time
+    scores = start[paths[:, 0]] + emissions[0, paths[:, 0]]
+    for step in range(1, len(tokens)):
+        previous, following = np.nonzero(~forbidden[paths[:, -1]])
+        scores = scores[previous] + transitions[paths[previous, -1], following] + emissions[step, following]
+        paths = np.concatenate([paths[previous], following[:, None]], axis=1)
+    allowed = ~crf.forbidden_ends.numpy()[paths[:, -1]]
+    paths, scores = paths[allowed], (scores[allowed] + end[paths[allowed, -1]]) / temperature
+    probabilities = np.exp(scores - np.logaddexp.reduce(scores))
+    totals = {}
+    for path, probability in zip(paths.tolist(), probabilities):
+        for span in tags_to_spans([vocab.tags.itos[k] for k in path]):
+            totals[span] = totals.get(span, 0.0) + probability
+    return totals
+
+
+def test_an_entity_confidence_is_the_crf_probability_of_that_entity(model_dir, loaded):
+    """Each entity's confidence, from the Python API and in ``tagger tag -f jsonl``, is the probability that the
+    sentence holds exactly that entity (test_posteriors.py checks the computation on random CRFs; this, that it is
+    what tagging gives, at the model's temperature, for each entity)."""
+    texts = ["Anna Berg flew to Oslo .", "Nordbank hired Anna Berg in Madrid", "Maria Lopez visited Berlin"]
+    records = jsonl(model_dir, "".join(text + "\n" for text in texts))
+    assert json.loads((model_dir / "calibration.json").read_text())["temperature"] != pytest.approx(1.0, abs=0.05)
+    every = []
+    for text, record in zip(texts, records):
+        document = loaded(text)
+        [sentence] = document.sentences
+        expected = span_probabilities_by_enumeration(model_dir, sentence.tokens)
+        wanted = [expected[span] for span in sentence.spans]
+        assert [e.confidence for e in document.entities] == pytest.approx(wanted, rel=1e-4)
+        [tagged] = loaded.tag([sentence.tokens], confidence=True)
+        assert tagged.spans == sentence.spans and tagged.span_scores == pytest.approx(wanted, rel=1e-4)
+        assert [(e["start"], e["end"]) for e in record["entities"]] == [(e.start, e.end) for e in document.entities]
+        assert [e["confidence"] for e in record["entities"]] == pytest.approx(wanted, rel=6e-4)  # 4 digits written
+        every += wanted
+    assert len(every) >= 4, "entities to check"
+    assert len({round(probability, 3) for probability in every}) >= 3, f"entities of different confidences: {every}"
 
 
 def test_python_api_call_and_pipe(loaded):
@@ -179,7 +245,13 @@ def test_any_unicode_text_keeps_the_offset_invariant(loaded, lines):
     lines = [line.replace("\n", " ").replace("\r", " ") for line in lines]
     data = "".join(line + "\n" for line in lines).encode("utf-8")
     output = io.StringIO()
-    written = loaded.tag_file(io.BytesIO(data), "<test>", output, output_format="jsonl", encoding_errors="replace")
+    written = loaded.tag_file(
+        io.BytesIO(data),
+        "<test>",
+        output,
+        output_format="jsonl",
+        reading=CorpusReading("text", encoding_errors="replace"),
+    )
     records = [json.loads(line) for line in output.getvalue().splitlines()]
     assert written == len(records) == len(lines)
     for record, line in zip(records, lines):
@@ -191,22 +263,22 @@ def test_any_unicode_text_keeps_the_offset_invariant(loaded, lines):
 def test_calibration_is_fitted_after_training_and_by_tagger_calibrate(model_dir, tmp_path, loaded):
     stored = json.loads((model_dir / "calibration.json").read_text())
     assert stored["temperature"] > 0 and stored["data"] == "dev" and stored["ece_after"] <= stored["ece_before"] + 1e-9
-    assert loaded.temperature == stored["temperature"]
+    assert loaded.model.temperature == stored["temperature"]
     copy = tmp_path / "copy"
     copy.mkdir()
     for path in model_dir.iterdir():
         if path.name != "calibration.json":
             (copy / path.name).write_bytes(path.read_bytes())
     before = Tagger.load(copy)
-    assert before.temperature == 1.0
+    assert before.model.temperature == 1.0
     result = tagger("calibrate", copy, DATA / "ner" / "dev.txt")
     assert "temperature" in result.stderr and "calibration error" in result.stderr
     after = Tagger.load(copy)
-    assert after.temperature == pytest.approx(stored["temperature"], rel=1e-6)
+    assert after.model.temperature == pytest.approx(stored["temperature"], rel=1e-6)
     sentence = ["Maria", "Lopez", "flew", "to", "Berlin"]
     [plain], [calibrated] = before.tag([sentence], confidence=True), after.tag([sentence], confidence=True)
     assert plain.tags == calibrated.tags
-    if after.temperature != pytest.approx(1.0, abs=1e-3):
+    if after.model.temperature != pytest.approx(1.0, abs=1e-3):
         assert plain.scores != pytest.approx(calibrated.scores, abs=1e-6)
 
 

@@ -9,20 +9,25 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
 
+from bilstm_tagger import Tagger
 from bilstm_tagger.base.errors import InputError
+from bilstm_tagger.base.schemes import tags_to_spans
 from bilstm_tagger.scoring.analysis import analyse
+from bilstm_tagger.scoring.calibration_metrics import Reliability, reliability
 from bilstm_tagger.scoring.metrics import evaluate
 from bilstm_tagger.scoring.report import MISSING_MATPLOTLIB, EpochMetrics, ReportContent, read_metrics, render_report
+from bilstm_tagger.text.corpus import read_corpus
 
 from conftest import DATA, ROOT, assert_one_line_error, tagger
 
 TRAIN, DEV, TEST = DATA / "ner" / "train.txt", DATA / "ner" / "dev.txt", DATA / "ner" / "test.txt"
 POS_TRAIN, POS_DEV = DATA / "pos" / "train.conllu", DATA / "pos" / "dev.conllu"
-NER_CHARTS = ("curves", "scores", "classes", "confusion")
+NER_CHARTS = ("curves", "scores", "classes", "confusion", "reliability")
 # Text that a page must show as text: a tag in a token, an ampersand, quotes, and a tag in a type name.
 HOSTILE_TEST_FILE = """\
 Visitors\tI-ORG
@@ -49,11 +54,25 @@ def charts(page: str) -> dict[str, int]:
     return {name: body.count("<svg") for name, body in figures}
 
 
+def reliability_table(page: str) -> list[tuple[float, int, float | None, float | None]]:
+    """The reliability table of the page: per bin, its lower bound, count, mean confidence and accuracy."""
+    rows = re.findall(r'<tr data-bin="([\d.]+)"><td>[^<]*</td><td>([\d,]+)</td><td>([^<]*)</td><td>([^<]*)</td>', page)
+    return [
+        (float(lower), int(count.replace(",", "")), *(None if value == "–" else float(value) for value in figures))
+        for lower, count, *figures in rows
+    ]
+
+
+def chart_texts(page: str, name: str) -> list[str]:
+    """The texts that matplotlib drew in one chart of the page."""
+    chart = re.search(rf'id="{name}">(.*?)</figure>', page, flags=re.DOTALL).group(1)
+    return re.findall(r"<text [^>]*>([^<]*)</text>", chart)
+
+
 @pytest.fixture(scope="module")
-def ner_model(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("models") / "ner"
-    tagger("train", TRAIN, "--dev", DEV, "--output", directory, "--max-epochs", "8", "--patience", "8")
-    return directory
+def ner_model(trained_ner_model):
+    """The run's NER model (conftest.py), trained through the command line as a user would."""
+    return trained_ner_model
 
 
 @pytest.fixture(scope="module")
@@ -117,9 +136,82 @@ def test_the_errors_are_classified_and_shown_in_their_sentences(ner_page):
     assert '<mark class="gold focus"' in ner_page or '<mark class="predicted focus"' in ner_page
 
 
-def test_the_reliability_diagram_is_one_sentence_not_a_chart(ner_page):
-    assert "No reliability diagram of entity confidence: the tagger does not compute confidences yet" in ner_page
-    assert "reliability" not in charts(ner_page)
+def test_the_reliability_diagram_bins_every_entity_the_model_predicts_on_the_test_file(ner_page, ner_model):
+    assert "does not compute confidences" not in ner_page
+    table = reliability_table(ner_page)
+    assert [lower for lower, *_ in table] == pytest.approx([i / 10 for i in range(10)])
+    # Against tagger evaluate: every predicted entity is in one bin, and the bins' right ones are its true positives.
+    scores = json.loads(tagger("evaluate", ner_model, TEST, "--json").stdout)
+    gold_total = sum(row["support"] for row in scores["per_label"])
+    true_positives = round(scores["recall"] / 100 * gold_total)
+    predicted = round(true_positives / (scores["precision"] / 100))
+    assert true_positives > 0
+    assert sum(count for _, count, *_ in table) == predicted
+    assert round(sum(count * accuracy for _, count, _, accuracy in table if count)) == true_positives
+    assert f"the {predicted:,} predicted entities" in ner_page
+    # Against the Python API's calibrated entity confidences, binned here by hand.
+    sentences = read_corpus(TEST)
+    tagged = Tagger.load(ner_model).tag([s.tokens for s in sentences], confidence=True)
+    outcomes = [
+        (score, span in tags_to_spans(sentence.tags))
+        for sentence, prediction in zip(sentences, tagged)
+        for span, score in zip(prediction.spans, prediction.span_scores)
+    ]
+    assert len(outcomes) == predicted
+    for lower, count, mean, accuracy in table:
+        members = [(p, ok) for p, ok in outcomes if lower <= p < lower + 0.1 or (lower == 0.9 and p == 1.0)]
+        assert count == len(members), lower
+        if count:
+            assert mean == pytest.approx(sum(p for p, _ in members) / count, abs=1e-4)
+            assert accuracy == pytest.approx(sum(ok for _, ok in members) / count, abs=1e-4)
+    ece = sum(count / predicted * abs(mean - accuracy) for _, count, mean, accuracy in table if count)
+    shown = float(re.search(r"predicted entities is <b>([\d.]+)</b>", ner_page).group(1))
+    assert shown == pytest.approx(ece, abs=2e-4)
+    # The temperature is the one of calibration.json, which training fitted on the dev set.
+    stored = json.loads((ner_model / "calibration.json").read_text())
+    assert f"temperature <b>{stored['temperature']:.3f}</b> of <code>calibration.json</code>" in ner_page
+    assert f"(temperature {stored['temperature']:.3f}, 10 bins of entity confidence" in ner_page
+    # The chart: the diagonal, and each bin's count written on its bar.
+    texts = chart_texts(ner_page, "reliability")
+    assert "confidence = accuracy" in texts and "confidence (10 bins)" in texts
+    assert {f"{count:,}" for _, count, *_ in table if count} <= set(texts)
+
+
+def test_the_reliability_diagram_of_known_confidences():
+    confidences = [0.95] * 8 + [0.55] * 4 + [0.15, 1.0]
+    correct = [True] * 7 + [False] + [True, True, False, False] + [False, True]
+    bins = reliability(confidences, correct)
+    content = ReportContent("m", "a model.", "f1", EPOCHS, WRITTEN, "t", reliability=Reliability("entity", 1.5, bins))
+    page = render_report(content)
+    assert charts(page) == {"curves": 1, "reliability": 1}
+    table = reliability_table(page)
+    assert [count for _, count, *_ in table] == [0, 1, 0, 0, 0, 4, 0, 0, 0, 9]
+    assert table[1][2:] == (0.15, 0.0) and table[5][2:] == (0.55, 0.5)
+    assert table[9][2:] == (pytest.approx((0.95 * 8 + 1.0) / 9, abs=1e-4), pytest.approx(8 / 9, abs=1e-4))
+    assert table[0][2:] == (None, None), "an empty bin has no mean confidence nor accuracy"
+    ece = (1 * 0.15 + 4 * 0.05 + 9 * abs((0.95 * 8 + 1.0) / 9 - 8 / 9)) / 14
+    assert f"the 14 predicted entities is <b>{ece:.4f}</b> (temperature 1.500" in page
+    assert {"1", "4", "9", "confidence = accuracy"} <= set(chart_texts(page, "reliability"))
+    assert "No <code>calibration.json</code>" in page
+    calibration = {"temperature": 1.5, "ece_before": 0.1, "ece_after": 0.02, "predictions": 40, "data": "d<ev>"}
+    page = render_report(replace(content, calibration=calibration))
+    assert (
+        "temperature <b>1.500</b> of <code>calibration.json</code>, fitted on <code>d&lt;ev&gt;</code>, where it took "
+        "the expected calibration error of its 40 predictions from 0.1000 to 0.0200."
+    ) in page
+
+
+def test_no_prediction_and_no_data_give_one_sentence_and_no_diagram():
+    empty = Reliability("entity", 1.0, reliability([], []))
+    page = render_report(ReportContent("m", "a model.", "f1", EPOCHS, WRITTEN, "t", reliability=empty))
+    assert "reliability" not in charts(page)
+    assert "The model predicted no entity on the test file: no reliability diagram." in page
+    page = render_report(ReportContent("m", "a model.", "f1", EPOCHS, WRITTEN))
+    confidence = page[page.index("<h2>Confidence</h2>") :]
+    assert re.fullmatch(
+        r'<h2>Confidence</h2>\n<p class="note">No calibration data [^\n]*</p>\n</body>\n</html>\n', confidence
+    )
+    assert "need a test file (--test FILE)" in confidence
 
 
 def test_every_text_from_the_test_file_is_escaped(ner_model, tmp_path):
@@ -138,14 +230,15 @@ def test_every_text_from_the_test_file_is_escaped(ner_model, tmp_path):
     assert re.search(r"<text [^>]*>&lt;b&gt;EVIL&lt;/b&gt;</text>", page)
 
 
-def test_a_part_of_speech_model_gets_the_tag_confusion_heat_map(tmp_path_factory):
-    model = tmp_path_factory.mktemp("models") / "pos"
-    sizes = ["--word-dim", "16", "--hidden-size", "16", "--max-epochs", "2"]
-    tagger("train", POS_TRAIN, "--dev", POS_DEV, "--output", model, *sizes)
-    output = model.parent / "pos.html"
-    tagger("report", model, "--test", POS_DEV, "--output", output)
+def test_a_part_of_speech_model_gets_the_tag_confusion_heat_map(trained_pos_model, tmp_path):
+    output = tmp_path / "pos.html"
+    tagger("report", trained_pos_model, "--test", POS_DEV, "--output", output)
     page = output.read_text(encoding="utf-8")
-    assert charts(page) == {"curves": 1, "scores": 1, "confusion": 1}, "no span error classes for plain tags"
+    assert charts(page) == {"curves": 1, "scores": 1, "confusion": 1, "reliability": 1}, "no span error classes"
+    table = reliability_table(page)
+    tokens = sum(len(sentence.tokens) for sentence in read_corpus(POS_DEV))
+    assert sum(count for _, count, *_ in table) == tokens, "one token confidence per token"
+    assert f"the {tokens:,} predicted tokens is <b>" in page
     assert "dev accuracy" in page and "Token accuracy <b>" in page
     heat_map = re.search(r'id="confusion">(.*?)</figure>', page, flags=re.DOTALL).group(1)
     for tag in ("NOUN", "VERB", "DET"):
@@ -161,6 +254,8 @@ def test_without_a_test_file_the_page_has_the_curves_and_says_what_a_test_file_a
     assert charts(page) == {"curves": 1}
     assert "<dt>Test file</dt><dd>none</dd>" in page
     assert "need a test file (--test FILE)" in page
+    stored = json.loads((ner_model / "calibration.json").read_text())
+    assert f"temperature <b>{stored['temperature']:.3f}</b> of <code>calibration.json</code>" in page
 
 
 def test_without_matplotlib_the_command_says_how_to_install_it(ner_model, tmp_path):
@@ -251,7 +346,7 @@ def test_the_saved_epoch_is_the_last_one_marked_best():
 
 def test_the_readme_commands_run_as_written_and_the_screenshot_is_small(ner_model, tmp_path):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("\n## Reports\n") : readme.index("\n## Input formats\n")]
+    section = readme[readme.index("\n### Report\n") : readme.index("\n## Python API\n")]
     commands = [line.split("  #")[0].strip() for line in section.split("```bash\n")[1].split("```")[0].splitlines()]
     assert [command.split()[:2] for command in commands] == [["tagger", "report"]] * 2
     (tmp_path / "data").symlink_to(DATA)

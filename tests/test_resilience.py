@@ -17,9 +17,10 @@ from bilstm_tagger.base import files
 from bilstm_tagger.base.errors import InputError
 from bilstm_tagger.model.config import ModelConfig, TrainingConfig
 from bilstm_tagger.text.corpus import read_corpus
+from bilstm_tagger.training.events import Reporter
 from bilstm_tagger.training.run import train
 
-from conftest import DATA
+from conftest import DATA, sigint_as_in_a_terminal
 
 TRAIN, DEV = DATA / "ner" / "train.txt", DATA / "ner" / "dev.txt"
 SMALL = ["--word-dim", "16", "--hidden-size", "16", "--char-filters", "10", "--max-epochs", "8", "--patience", "8"]
@@ -29,7 +30,9 @@ def start_training(output, *extra):
     command = [sys.executable, "-m", "bilstm_tagger", "train", str(TRAIN), "--dev", str(DEV), *SMALL, *extra]
     if "--resume" not in extra:
         command += ["--output", str(output)]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_as_in_a_terminal
+    )
 
 
 def completed_epochs(output):
@@ -145,6 +148,63 @@ def test_atomic_write_leaves_no_temporary_file_when_it_fails(tmp_path, monkeypat
         files.atomic_write(target, b"new")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
+class _Readers(Reporter):
+    """Holds each checkpoint file open, as a reader that opened it before a save would (a tagger loading the
+    model, a copy being made), and after each epoch's saves checks that it still reads the file it opened, whole:
+    a save must put a new file in its place (a rename), never write into the one there."""
+
+    NAMES = ("model.pt", "config.json", "vocab.json", "resume.pt")
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.held = {}  # name: (stream, the bytes it held when opened)
+        self.replaced = {name: 0 for name in self.NAMES}
+        self.written_in_place = []
+        self._open_all()
+
+    def _open_all(self):
+        for name in self.NAMES:
+            if (self.directory / name).exists():
+                stream = open(self.directory / name, "rb")
+                self.held[name] = (stream, stream.read())
+
+    def epoch_finished(self, record) -> None:
+        for name, (stream, data) in self.held.items():
+            stream.seek(0)
+            if stream.read() != data:
+                self.written_in_place.append((record.epoch, name))
+            elif (self.directory / name).read_bytes() != data:
+                self.replaced[name] += 1
+        self.close()
+        self._open_all()
+
+    def close(self):
+        for stream, _ in self.held.values():
+            stream.close()
+        self.held = {}
+
+
+def test_every_save_replaces_the_checkpoint_files_and_never_writes_into_them(tmp_path):
+    """Row: killed while saving. A reader that opened model.pt (or config.json, vocab.json, resume.pt) before a
+    save reads the old file whole after it: the save wrote a temporary file and renamed it over the old one, so a
+    kill at any moment leaves one or the other, never half of each. Checked at each save of an overwriting run:
+    the first epoch's whole checkpoint, the later epochs' better weights, the resume state of every epoch."""
+    # Part-of-speech data: its dev accuracy rises from the first epochs on, so that later epochs save weights.
+    sentences, dev = read_corpus(DATA / "pos" / "train.conllu"), read_corpus(DATA / "pos" / "dev.conllu")
+    output = tmp_path / "model"
+    train(sentences[:40], dev[:10], output, tiny_config(max_epochs=1))
+    readers = _Readers(output)
+    assert set(readers.held) == {"model.pt", "config.json", "vocab.json"}
+    try:
+        result = train(sentences, dev, output, tiny_config(), reporter=readers, overwrite=True)
+    finally:
+        readers.close()
+    assert readers.written_in_place == []
+    assert result.best_epoch > 1, "a later epoch saved better weights (save_weights), or half of this test is void"
+    assert readers.replaced["model.pt"] >= 2 and readers.replaced["resume.pt"] >= 3, readers.replaced
+    assert readers.replaced["config.json"] == readers.replaced["vocab.json"] == 1
 
 
 def test_too_little_disk_space_is_reported_before_training(tmp_path, monkeypatch):

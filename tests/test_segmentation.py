@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bilstm_tagger.text import english_tokenizer, segmentation
-from bilstm_tagger.text.corpus import VISIBLE_FORMAT_CHARACTERS, read_corpus
+from bilstm_tagger.text.corpus import VISIBLE_FORMAT_CHARACTERS, CorpusReading, read_corpus
 from bilstm_tagger.text.segmentation import split_text
 
 from conftest import SHARED_DATA
@@ -264,7 +264,7 @@ def test_the_tokens_are_spacys_on_ewt_and_conll_text():
         for line in open(SHARED_DATA / "ud_en_ewt" / "en_ewt-ud-test.conllu", encoding="utf-8")
         if line.startswith("# text = ")
     ]
-    sentences = [s.tokens for s in read_corpus(SHARED_DATA / "conll2003" / "eng.testb", "conll")]
+    sentences = [s.tokens for s in read_corpus(SHARED_DATA / "conll2003" / "eng.testb", CorpusReading("conll"))]
     texts += [" ".join(tokens) for tokens in sentences]  # as CoNLL-2003 writes them: spaces around punctuation
     texts += [
         "".join(token if token in ".,;:!?)'" or token.startswith("'") else " " + token for token in tokens)

@@ -119,7 +119,6 @@ def test_only_the_cli_imports_rich():
 
 def test_the_package_has_no_import_cycle():
     graph = {name: set(imports) for name, imports in GRAPH.items()}
-    graph["bilstm_tagger"] -= {"bilstm_tagger.tagging.tagger"}  # the lazy `Tagger` attribute of the package itself
     # a room's __init__ is imported before any module of the room: it must import none of them
     assert all(not graph[f"bilstm_tagger.{room}"] for room in ROOMS)
     visiting, done = [], set()
@@ -218,3 +217,40 @@ def _requirement_name(requirement: str) -> str:
     for separator in "=<>[ ;~!":
         requirement = requirement.split(separator)[0]
     return _canonical(requirement)
+
+
+def test_training_and_tagging_from_python_import_no_rich(tmp_path):
+    """The library reports through events and returns values: it never draws on a terminal."""
+    code = f"""
+import sys
+from bilstm_tagger import Tagger
+from bilstm_tagger.model.config import ModelConfig, TrainingConfig
+from bilstm_tagger.scoring.evaluation import evaluate_file
+from bilstm_tagger.training.run import train_files
+config = TrainingConfig(model=ModelConfig(word_dim=8, char_dim=4, char_filters=6, hidden_size=8), max_epochs=1)
+train_files({str(ROOT / "data/ner/train.txt")!r}, {str(ROOT / "data/ner/dev.txt")!r}, {str(tmp_path / "m")!r}, config)
+tagger = Tagger.load({str(tmp_path / "m")!r})
+assert tagger("Anna Berg lives in Oslo.").text == "Anna Berg lives in Oslo."
+evaluate_file(tagger, {str(ROOT / "data/ner/test.txt")!r})
+assert "rich" not in sys.modules, "rich imported"
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
+
+
+def test_the_public_tagger_has_one_way_per_kind_of_input():
+    """Raw text (``tagger(text)``, ``pipe``), pre-tokenised sentences (``tag``), files (``tag_file``)."""
+    from bilstm_tagger import Tagger
+
+    public = {name for name, value in vars(Tagger).items() if not name.startswith("_")}
+    methods = {name for name in public if not isinstance(vars(Tagger)[name], property)}
+    assert methods == {"load", "pipe", "tag", "tag_file"} and "__call__" in vars(Tagger)
+    assert public - methods == {"engine", "labels", "output_scheme"}, "the rest is the loaded model's (tagger.model)"
+
+
+def test_the_package_hands_on_its_entry_points_without_importing_them():
+    import bilstm_tagger
+
+    for name in bilstm_tagger.__all__:
+        assert getattr(bilstm_tagger, name) is not None, name
+    code = "import sys, bilstm_tagger; assert not [m for m in sys.modules if m.startswith('bilstm_tagger.') and m != 'bilstm_tagger.version']"
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

@@ -34,12 +34,12 @@ def test_same_seed_gives_the_same_model_and_scores(tmp_path):
     results = []
     for run in ("a", "b"):
         result = train(SENTENCES, SENTENCES[:4], tmp_path / run, TrainingConfig(seed=7, **TINY))
-        results.append((result, Tagger.load(tmp_path / run, engine="torch").network.model.state_dict()))
+        results.append((result, Tagger.load(tmp_path / run, engine="torch").model.network.model.state_dict()))
     (first, weights_a), (second, weights_b) = results
     assert first.best_dev_score == second.best_dev_score
     assert all(torch.equal(weights_a[name], weights_b[name]) for name in weights_a)
     other = train(SENTENCES, SENTENCES[:4], tmp_path / "c", TrainingConfig(seed=8, **TINY))
-    weights_c = Tagger.load(tmp_path / "c", engine="torch").network.model.state_dict()
+    weights_c = Tagger.load(tmp_path / "c", engine="torch").model.network.model.state_dict()
     assert not torch.equal(weights_a["projection.weight"], weights_c["projection.weight"])
     assert other.epochs_run == 3
 

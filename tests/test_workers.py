@@ -21,12 +21,12 @@ import time
 import pytest
 import torch
 
-from bilstm_tagger import Tagger
 from bilstm_tagger.base.errors import InputError, WorkerError
 from bilstm_tagger.scoring.evaluation import evaluate_file
 from bilstm_tagger.tagging.streaming import tag_file
+from bilstm_tagger.tagging.tagger import LoadedModel
 from bilstm_tagger.tagging.workers import BUFFERS_PER_WORKER, TaggerPool, open_tagger
-from bilstm_tagger.text.corpus import read_corpus
+from bilstm_tagger.text.corpus import CorpusReading, read_corpus
 from bilstm_tagger.text.documents import pretokenized, raw_text
 
 from conftest import (
@@ -36,6 +36,7 @@ from conftest import (
     assert_one_line_error,
     assert_the_records_before_a_bad_line_come_first,
     record_tokens,
+    sigint_as_in_a_terminal,
     tagger,
 )
 
@@ -67,7 +68,7 @@ def single():
     """The model in this process, on one thread as each worker is (restored afterwards)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield Tagger.load(MODEL)
+    yield LoadedModel.load(MODEL)
     torch.set_num_threads(threads)
 
 
@@ -77,9 +78,9 @@ def pool():
         yield pool
 
 
-def tagged(tagger, text, **options):
+def tagged(tagger, text, input_format="text", **options):
     output = io.StringIO()
-    tag_file(tagger, io.BytesIO(text.encode()), "input", output, **options)
+    tag_file(tagger, io.BytesIO(text.encode()), "input", output, reading=CorpusReading(input_format), **options)
     return output.getvalue()
 
 
@@ -146,7 +147,7 @@ def test_a_bad_line_in_the_input_comes_after_the_records_before_it(single, pool)
     for each in (single, pool):
         output = io.StringIO()
         with pytest.raises(InputError) as caught:
-            tag_file(each, io.BytesIO(text.encode()), "in.txt", output, input_format="conll", batch_size=1)
+            tag_file(each, io.BytesIO(text.encode()), "in.txt", output, reading=CorpusReading("conll"), batch_size=1)
         assert str(caught.value) == "in.txt:6: expected 3 columns as on line 1, found 2"
         assert [line.split("\t")[0] for line in output.getvalue().split()[::2]] == ["Anna", "Berg", "Tom"]
 
@@ -157,9 +158,9 @@ def test_a_worker_that_dies_is_one_clear_error_and_stops_the_pool():
         os.kill(pid, signal.SIGKILL)
         message = rf"^tagging worker 1 of 1 \(pid {pid}\) was killed by SIGKILL \(out of memory\?\)$"
         with pytest.raises(WorkerError, match=message):
-            list(lonely.tag_stream([["Anna", "Berg"]] * 3))
+            list(lonely.tag_sentences([["Anna", "Berg"]] * 3))
         with pytest.raises(RuntimeError, match="the tagger pool stopped: tagging worker 1 of 1"):
-            list(lonely.tag_stream([["Anna"]]))
+            list(lonely.tag_sentences([["Anna"]]))
 
 
 def test_workers_must_be_one_or_more():
@@ -216,6 +217,7 @@ def interactive():
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=sigint_as_in_a_terminal,  # as a terminal starts it, whatever SIGINT's disposition here
     )
 
     def ask(line):
@@ -250,6 +252,7 @@ def test_a_ctrl_c_that_reaches_the_fork_server_while_it_starts_changes_nothing()
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=sigint_as_in_a_terminal,  # so that the server's own ignoring of SIGINT is what is tested
     )
     try:
         deadline = time.monotonic() + 60

@@ -149,14 +149,24 @@ def load_temperature(directory: str | os.PathLike) -> float:
     Raises:
         InputError: the file exists but holds no positive finite ``temperature``.
     """
+    calibration = load_calibration(directory)
+    return 1.0 if calibration is None else float(calibration["temperature"])
+
+
+def load_calibration(directory: str | os.PathLike) -> dict | None:
+    """``calibration.json`` as written by :func:`save_calibration`, or ``None`` without one.
+
+    Raises:
+        InputError: the file exists but holds no positive finite ``temperature``.
+    """
     path = Path(directory) / CALIBRATION_FILE
     if not path.exists():
-        return 1.0
+        return None
     data = _read_json(path)
     temperature = data.get("temperature") if isinstance(data, dict) else None
     if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or not 0 < temperature < float("inf"):
         raise InputError(f"no positive number in 'temperature': {temperature!r}", path)
-    return float(temperature)
+    return data
 
 
 def load_resume_state(directory: str | os.PathLike) -> dict:

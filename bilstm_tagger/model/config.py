@@ -21,6 +21,10 @@ from bilstm_tagger.base.schemes import TRAINING_SCHEMES
 TAG_BATCH_SIZE = 256  # sentences per batch when tagging: measured fastest on 2 cores (benchmarks/README.md)
 MAX_SEGMENT_TOKENS = 500  # longer sentences are tagged (and trained on) in pieces of this length
 MAX_BATCH_TOKENS = 16_384  # padded tokens per batch when tagging, to bound memory
+# Inputs are tagged a buffer of BUFFER_BATCHES batches at a time: sorted by length within the
+# buffer, its batches carry little padding, and memory stays bounded whatever the input's length.
+BUFFER_BATCHES = 8
+READ_AHEAD_BATCHES = 16  # batches of input that tagger tag's reader thread may hold ahead of the tagging
 ENGINES = ("auto", "torch", "onnx")  # what runs the network when tagging: see bilstm_tagger.tagging.engines
 CELLS = ("lstm", "peephole", "gru")  # the word-level encoder's cell: see bilstm_tagger.model.encoders
 CHAR_ENCODERS = ("cnn", "lstm")  # how a word's characters become its vector: see bilstm_tagger.model.encoders

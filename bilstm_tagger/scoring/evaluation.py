@@ -17,16 +17,18 @@ from bilstm_tagger.base.errors import InputError
 from bilstm_tagger.base.schemes import detect_scheme, same_kind, tag_kind
 from bilstm_tagger.model.config import TAG_BATCH_SIZE
 from bilstm_tagger.tagging.predictions import TaggedSentence
-from bilstm_tagger.text.corpus import Sentence, corpus_name, read_corpus, resolve_format
+from bilstm_tagger.tagging.tagger import Tagger
+from bilstm_tagger.text.corpus import CorpusReading, Sentence, corpus_name, read_corpus
 
 if TYPE_CHECKING:  # seqeval and scikit-learn take seconds to import: reading the file needs neither
     from bilstm_tagger.scoring.analysis import ErrorAnalysis
     from bilstm_tagger.scoring.metrics import EvaluationReport
+    from bilstm_tagger.tagging.batches import ProbabilityRequest
 
 
 class SentenceTagger(Protocol):
-    """What scoring a labelled corpus needs of a tagger: :class:`Tagger` tags in this process,
-    :class:`~bilstm_tagger.tagging.workers.TaggerPool` across worker processes."""
+    """What scoring a labelled corpus needs of a tagger: a :class:`~bilstm_tagger.tagging.tagger.LoadedModel`
+    tags in this process, a :class:`~bilstm_tagger.tagging.workers.TaggerPool` across worker processes."""
 
     @property
     def output_scheme(self) -> str: ...
@@ -34,10 +36,16 @@ class SentenceTagger(Protocol):
     @property
     def labels(self) -> list[str]: ...
 
-    def column(self, role: str, corpus_format: str, given: str | int | None) -> str | int | None: ...
+    @property
+    def reading(self) -> CorpusReading: ...
 
-    def tag_stream(
-        self, sentences: Iterable[Sequence[str]], batch_size: int = TAG_BATCH_SIZE, *, scheme: str | None = None
+    def tag_sentences(
+        self,
+        sentences: Iterable[Sequence[str]],
+        batch_size: int = TAG_BATCH_SIZE,
+        *,
+        scheme: str | None = None,
+        request: ProbabilityRequest | None = None,
     ) -> Iterator[TaggedSentence]: ...
 
 
@@ -46,7 +54,7 @@ class Evaluation:
     """A model scored on labelled sentences: the report, the sentences and the predictions.
 
     ``predicted`` are in ``scheme``, the gold tags' own; ``corpus_format`` is the format the file
-    was read as.
+    was read as (``conll`` or ``conllu``).
     """
 
     report: EvaluationReport
@@ -68,39 +76,30 @@ class Evaluation:
 
 
 def evaluate_file(
-    tagger: SentenceTagger,
+    tagger: SentenceTagger | Tagger,
     path: str | os.PathLike,
-    corpus_format: str = "auto",
+    reading: CorpusReading = CorpusReading(),
     batch_size: int = TAG_BATCH_SIZE,
-    **columns,
+    request: ProbabilityRequest | None = None,
 ) -> Evaluation:
-    """Read a labelled corpus (``-``: standard input) and score ``tagger`` on it (see :func:`evaluate_tagger`).
-
-    ``columns``: ``word_column``, ``tag_column`` and ``encoding_errors``, read as :func:`read_labelled` says.
-    """
-    sentences, resolved = read_labelled(tagger, path, corpus_format, **columns)
-    return evaluate_tagger(tagger, sentences, corpus_name(path), batch_size=batch_size, corpus_format=resolved)
+    """Read a labelled corpus (``-``: standard input) as :func:`read_labelled` does, and score ``tagger`` on it
+    (see :func:`evaluate_tagger`): the public :class:`~bilstm_tagger.tagging.tagger.Tagger`, its loaded model,
+    or a :class:`~bilstm_tagger.tagging.workers.TaggerPool`."""
+    if isinstance(tagger, Tagger):
+        tagger = tagger.model
+    sentences, resolved = read_labelled(tagger, path, reading)
+    return evaluate_tagger(
+        tagger, sentences, corpus_name(path), batch_size=batch_size, corpus_format=resolved, request=request
+    )
 
 
 def read_labelled(
-    tagger: SentenceTagger,
-    path: str | os.PathLike,
-    corpus_format: str = "auto",
-    word_column: str | None = None,
-    tag_column: str | None = None,
-    encoding_errors: str = "strict",
+    tagger: SentenceTagger, path: str | os.PathLike, reading: CorpusReading = CorpusReading()
 ) -> tuple[list[Sentence], str]:
     """A labelled corpus (``-``: standard input) and its resolved format, read with the columns ``tagger``
-    was trained with when the file has the training data's format and no column is given."""
-    resolved = resolve_format(path, corpus_format)
-    sentences = read_corpus(
-        path,
-        resolved,
-        word_column=tagger.column("word", resolved, word_column),
-        tag_column=tagger.column("tag", resolved, tag_column),
-        encoding_errors=encoding_errors,
-    )
-    return sentences, resolved
+    was trained with where the file has the training data's format and ``reading`` gives none."""
+    reading = reading.resolved(path).with_columns_of(tagger.reading)
+    return read_corpus(path, reading), reading.format
 
 
 def evaluate_tagger(
@@ -109,11 +108,13 @@ def evaluate_tagger(
     name: str | os.PathLike,
     batch_size: int = TAG_BATCH_SIZE,
     corpus_format: str = "conll",
+    request: ProbabilityRequest | None = None,
 ) -> Evaluation:
     """Tag labelled ``sentences`` and score the result.
 
     Predictions are written in the gold tags' own scheme, which is the one they are scored and
-    returned in (for ``--output-predictions``). ``name`` names the data in messages.
+    returned in (for ``--output-predictions``). ``name`` names the data in messages. ``request``
+    asks for confidences too (``tagger report``'s reliability diagram); they never change the tags.
 
     Raises:
         InputError: span tags in the data for a model of plain tags, or the other way round.
@@ -128,6 +129,7 @@ def evaluate_tagger(
             "wrong --tag-column?",
             name,
         )
-    predicted = list(tagger.tag_stream((s.tokens for s in sentences), batch_size=batch_size, scheme=gold_scheme))
+    tokens = (s.tokens for s in sentences)
+    predicted = list(tagger.tag_sentences(tokens, batch_size=batch_size, scheme=gold_scheme, request=request))
     report = evaluate(gold, [p.tags for p in predicted], gold_scheme, known_labels=tagger.labels)
     return Evaluation(report, sentences, predicted, gold_scheme, corpus_format)

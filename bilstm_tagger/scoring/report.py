@@ -1,8 +1,10 @@
 """``tagger report``: one self-contained HTML page about a model: how it trained, and what it gets wrong.
 
 The page holds the training curves of ``metrics.jsonl`` and, given a labelled test file, the
-scores per entity type (or tag), the error classes, the confusion matrix and the most frequent
-errors in their sentences (:mod:`bilstm_tagger.scoring.analysis`). Charts are SVG drawn by matplotlib
+scores per entity type (or tag), the error classes, the confusion matrix, the most frequent
+errors in their sentences (:mod:`bilstm_tagger.scoring.analysis`) and the reliability diagram of
+the confidences of the test file's predictions (:mod:`bilstm_tagger.scoring.calibration_metrics`),
+beside the temperature of ``calibration.json``. Charts are SVG drawn by matplotlib
 (:mod:`bilstm_tagger.scoring.report_charts`, the optional ``report`` extra) and written into the page, so
 that it opens from a file with no network: no scripts, no external style sheets, fonts or images.
 
@@ -26,7 +28,9 @@ from bilstm_tagger.model import checkpoint
 from bilstm_tagger.model.config import TAG_BATCH_SIZE
 from bilstm_tagger.scoring import report_html
 from bilstm_tagger.scoring.analysis import ErrorAnalysis
+from bilstm_tagger.scoring.calibration_metrics import Reliability
 from bilstm_tagger.scoring.metrics import EvaluationReport
+from bilstm_tagger.text.corpus import CorpusReading
 
 MISSING_MATPLOTLIB = "matplotlib is not installed: pip install 'bilstm-tagger[report]' (or make install)"
 CHART_LIMIT = 20  # rows of the per-tag chart and of the tag confusion matrix: the most frequent tags
@@ -60,6 +64,8 @@ class ReportContent:
         created: when the report was made.
         test_name: the test file, if one was scored.
         evaluation, analysis: its scores and its error analysis.
+        reliability: the confidences of its predictions binned against their accuracy.
+        calibration: what ``calibration.json`` holds (the temperature, and how it was fitted), if the model has one.
     """
 
     model_name: str
@@ -70,6 +76,8 @@ class ReportContent:
     test_name: str | None = None
     evaluation: EvaluationReport | None = None
     analysis: ErrorAnalysis | None = None
+    reliability: Reliability | None = None
+    calibration: dict | None = None
 
     @property
     def saved_epoch(self) -> EpochMetrics | None:
@@ -145,7 +153,10 @@ def render_report(content: ReportContent) -> str:
         sections.append(_scores_section(charts, content.evaluation))
     if content.analysis is not None:
         sections += _analysis_sections(charts, content.analysis)
-    sections.append(report_html.confidence(content.evaluation is not None))
+    reliability = content.reliability
+    diagram = charts.reliability_diagram(reliability) if reliability is not None and reliability.predictions else ""
+    tested = content.evaluation is not None or reliability is not None
+    sections.append(report_html.confidence(tested, reliability, content.calibration, diagram))
     return report_html.page(f"Report: {content.model_name}", sections)
 
 
@@ -223,10 +234,7 @@ def write_report(
     output: str | os.PathLike,
     test_file: str | os.PathLike | None = None,
     *,
-    corpus_format: str = "auto",
-    word_column: str | None = None,
-    tag_column: str | None = None,
-    encoding_errors: str = "strict",
+    reading: CorpusReading = CorpusReading(),
     batch_size: int = TAG_BATCH_SIZE,
     device: str = "cpu",
     max_examples: int = 10,
@@ -234,7 +242,7 @@ def write_report(
 ) -> ReportContent:
     """Read ``model_dir`` (and tag and score ``test_file``), then write the report page to ``output``.
 
-    The corpus options are :func:`~bilstm_tagger.scoring.evaluation.evaluate_file`'s. The page replaces
+    ``test_file`` is read as ``reading`` says (see :func:`~bilstm_tagger.scoring.evaluation.read_labelled`). The page replaces
     ``output`` atomically; its directory is created if needed. Returns what the page shows.
 
     Raises:
@@ -243,22 +251,19 @@ def write_report(
     chart_module()  # before minutes of tagging, not after them
     info = checkpoint.load_info(model_dir)
     epochs = read_metrics(model_dir)
-    evaluation = analysis = None
+    calibration = checkpoint.load_calibration(model_dir)
+    evaluation = analysis = reliability = None
     if test_file is not None:
         from bilstm_tagger.scoring.evaluation import evaluate_file
-        from bilstm_tagger.tagging.tagger import Tagger  # torch, needed only to tag a test file
+        from bilstm_tagger.tagging.tagger import LoadedModel  # torch, needed only to tag a test file
 
-        tagger = Tagger.load(model_dir, device=device)
-        scored = evaluate_file(
-            tagger,
-            test_file,
-            corpus_format,
-            word_column=word_column,
-            tag_column=tag_column,
-            encoding_errors=encoding_errors,
-            batch_size=batch_size,
-        )
+        model = LoadedModel.load(model_dir, device=device)
+        # With confidences, at the model's temperature: they never change the tags, and give the reliability diagram.
+        request = model.request(confidence=True)
+        scored = evaluate_file(model, test_file, reading, batch_size=batch_size, request=request)
         evaluation, analysis = scored.report, scored.analyse(max_examples)
+        gold = (sentence.tags for sentence in scored.sentences)
+        reliability = Reliability.of(gold, scored.predicted, scored.scheme, model.temperature)
     content = ReportContent(
         model_name=str(model_dir),
         model_summary=model_summary(info),
@@ -268,6 +273,8 @@ def write_report(
         test_name=None if test_file is None else str(test_file),
         evaluation=evaluation,
         analysis=analysis,
+        reliability=reliability,
+        calibration=calibration,
     )
     page = render_report(content)
     try:

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from bilstm_tagger.scoring.analysis import GOLD_CLASSES, PREDICTED_CLASSES, ErrorAnalysis
+from bilstm_tagger.scoring.calibration_metrics import Reliability
 from bilstm_tagger.scoring.metrics import LabelScore, metric_name
 from bilstm_tagger.scoring.report_html import class_name
 
@@ -165,6 +166,51 @@ def confusion_heat_map(labels: Sequence[str], matrix: Sequence[Sequence[int]], a
     colour_bar = figure.colorbar(image, ax=axes, shrink=0.7)
     colour_bar.set_label("share of the gold row")
     return _svg(figure, "confusion")
+
+
+def reliability_diagram(reliability: Reliability) -> str:
+    """The reliability diagram: per confidence bin, its accuracy against its mean confidence, and its size.
+
+    Above, one bar per bin as high as the share of its predictions that are right, a red gap up
+    to their mean confidence, and the diagonal where the two are equal; below, how many
+    predictions each bin holds, the number written on its bar. Empty bins draw nothing.
+    """
+    units = "entities" if reliability.unit == "entity" else "tokens"
+    figure = _figure(7.5, 6)
+    accuracy_axes, count_axes = figure.subplots(2, 1, sharex=True, height_ratios=[2.4, 1])
+    full = [b for b in reliability.bins if b.count]
+    centres = [(b.lower + b.upper) / 2 for b in full]
+    widths = [(b.upper - b.lower) * 0.92 for b in full]
+    accuracy_axes.plot([0, 1], [0, 1], linestyle="--", color="#888888", linewidth=1, label="confidence = accuracy")
+    accuracy_axes.bar(
+        centres, [b.accuracy for b in full], width=widths, color="#2f5f98", label=f"share of {units} right"
+    )
+    accuracy_axes.bar(
+        centres,
+        [b.mean_confidence - b.accuracy for b in full],
+        bottom=[b.accuracy for b in full],
+        width=widths,
+        color="none",
+        edgecolor=SAVED_COLOUR,
+        hatch="///",
+        linewidth=0.8,
+        label="gap to the mean confidence",
+    )
+    accuracy_axes.set_xlim(0, 1)
+    accuracy_axes.set_ylim(0, 1.02)
+    accuracy_axes.set_ylabel("accuracy")
+    accuracy_axes.grid(True, color="#e4e4e4", linewidth=0.6)
+    accuracy_axes.set_axisbelow(True)
+    accuracy_axes.spines[["top", "right"]].set_visible(False)
+    accuracy_axes.legend(loc="upper left", frameon=False)
+    bars = count_axes.bar(centres, [b.count for b in full], width=widths, color="#9a9a9a")
+    count_axes.bar_label(bars, labels=[f"{b.count:,}" for b in full], padding=2, fontsize=TEXT_SIZE - 1)
+    count_axes.set_ylim(0, max([b.count for b in full] + [1]) * 1.25)
+    count_axes.set_ylabel(units)
+    count_axes.set_xlabel(f"confidence ({len(reliability.bins)} bins)")
+    count_axes.set_xticks([b.lower for b in reliability.bins] + [1.0])
+    count_axes.spines[["top", "right"]].set_visible(False)
+    return _svg(figure, "reliability")
 
 
 def _cell_text_size(size: int) -> float:

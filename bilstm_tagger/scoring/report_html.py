@@ -18,6 +18,7 @@ from bilstm_tagger.scoring.metrics import metric_name
 
 if TYPE_CHECKING:
     from bilstm_tagger.scoring.analysis import ErrorAnalysis, ErrorExample
+    from bilstm_tagger.scoring.calibration_metrics import Reliability
     from bilstm_tagger.scoring.metrics import EvaluationReport
 
 PAIRS_SHOWN = 15
@@ -261,12 +262,83 @@ def _marked(tokens: Sequence[str], spans: Sequence[Span | None], side: str, focu
     return " ".join(pieces)
 
 
-def confidence(tested: bool) -> str:
-    """Where the reliability diagram of entity confidence would be: one sentence on why it is not."""
-    reason = (
-        "No reliability diagram of entity confidence: the tagger does not compute confidences yet, so there "
-        "is nothing to calibrate against"
+def confidence(tested: bool, reliability: Reliability | None, calibration: dict | None, diagram: str) -> str:
+    """The calibration of the model's confidences: ``calibration.json``, and the reliability diagram of the test file.
+
+    ``tested``: whether a test file was scored; ``reliability``: the table of its predictions;
+    ``calibration``: what ``calibration.json`` holds, ``None`` without one; ``diagram``: the chart.
+    """
+    needs_test = (
+        "a reliability diagram, scores per type, error classes and the confusion matrix need a test file (--test FILE)"
     )
+    if not tested and calibration is None:
+        return (
+            f'<h2>Confidence</h2>\n<p class="note">No calibration data (no <code>calibration.json</code>) and no '
+            f"test file: {needs_test}.</p>"
+        )
+    paragraphs = [f"<p>{_calibration_sentence(calibration)}</p>"]
     if not tested:
-        reason += "; and scores per type, error classes and the confusion matrix need a test file (--test FILE)"
-    return f'<h2>Confidence</h2>\n<p class="note">{reason}.</p>'
+        paragraphs.append(f'<p class="note">No test file: {needs_test}.</p>')
+    elif reliability is None or not reliability.predictions:
+        unit = "entity" if reliability is None else reliability.unit
+        paragraphs.append(
+            f'<p class="note">The model predicted no {unit} on the test file: no reliability diagram.</p>'
+        )
+    else:
+        paragraphs.append(_reliability(reliability, diagram))
+    return "<h2>Confidence</h2>\n" + "\n".join(paragraphs)
+
+
+def _calibration_sentence(calibration: dict | None) -> str:
+    if calibration is None:
+        return (
+            "No <code>calibration.json</code>: confidences are the CRF's own probabilities (temperature 1); "
+            "<code>tagger calibrate MODEL_DIR DEV_FILE</code> fits a temperature that calibrates them."
+        )
+    sentence = (
+        f"Confidences are calibrated by the temperature <b>{calibration['temperature']:.3f}</b> of "
+        "<code>calibration.json</code>"
+    )
+    figures = [calibration.get(key) for key in ("ece_before", "ece_after", "predictions")]
+    if all(isinstance(figure, (int, float)) and not isinstance(figure, bool) for figure in figures):
+        before, after, predictions = figures
+        data = calibration.get("data")
+        where = f" on <code>{escape(str(data))}</code>" if data else ""
+        sentence += (
+            f", fitted{where}, where it took the expected calibration error of its {int(predictions):,} "
+            f"predictions from {before:.4f} to {after:.4f}"
+        )
+    return sentence + "."
+
+
+def _reliability(reliability: Reliability, diagram: str) -> str:
+    unit, count = reliability.unit, reliability.predictions
+    units = "entities" if unit == "entity" else "tokens"
+    if unit == "entity":
+        what = "entity confidence: the probability that the sentence holds exactly that entity"
+    else:
+        what = "token confidence: the probability of the tag"
+    headline = (
+        f"On the test file, the expected calibration error of the {count:,} predicted {units} is "
+        f"<b>{reliability.ece:.4f}</b> (temperature {reliability.temperature:.3f}, {len(reliability.bins)} bins of "
+        f"{what}): the size-weighted mean gap between a bin's mean confidence and the share of its {units} that are right."
+    )
+    rows = "\n".join(
+        f'<tr data-bin="{b.lower:.1f}"><td>{b.lower:.1f}–{b.upper:.1f}</td><td>{b.count:,}</td>'
+        + (
+            f"<td>{b.mean_confidence:.4f}</td><td>{b.accuracy:.4f}</td></tr>"
+            if b.count
+            else "<td>–</td><td>–</td></tr>"
+        )
+        for b in reliability.bins
+    )
+    caption = (
+        f"Per confidence bin, the share of its {units} that are right (bars) against their mean confidence (the red "
+        f"gap up to it); on the dashed diagonal, confidence equals accuracy. Below: how many {units} each bin holds."
+    )
+    return (
+        f"<p>{headline}</p>\n"
+        f'<figure class="chart" id="reliability">{diagram}<figcaption>{caption}</figcaption></figure>\n'
+        f'<table class="reliability"><thead><tr><th>confidence</th><th>{units}</th><th>mean confidence</th>'
+        f"<th>accuracy</th></tr></thead>\n<tbody>\n{rows}\n</tbody></table>"
+    )

@@ -1,1 +1,1 @@
-""""""
+"""``tagger serve``: an HTTP JSON API over a loaded model (aiohttp), with micro-batching and limits."""

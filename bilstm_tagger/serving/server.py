@@ -1,6 +1,6 @@
 """``tagger serve``: an HTTP JSON API over a loaded model, on aiohttp.
 
-Endpoints (:data:`OPENAPI` describes them, and ``GET /openapi.json`` serves that description):
+Endpoints (:func:`openapi` describes them, and ``GET /openapi.json`` serves that description):
 
 * ``POST /tag``: ``{"text": "..."}``, ``{"texts": ["...", ...]}`` or ``{"sentences": [["tok", ...], ...]}``,
   with ``nbest`` and ``min_confidence`` as ``tagger tag`` has them. The answer is what ``tagger tag
@@ -41,17 +41,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bilstm_tagger.base.errors import InputError
-from bilstm_tagger.model.config import TAG_BATCH_SIZE
+from bilstm_tagger.model.config import BUFFER_BATCHES, TAG_BATCH_SIZE
 from bilstm_tagger.tagging.batches import ProbabilityRequest
 from bilstm_tagger.tagging.formats import jsonl_object
 from bilstm_tagger.text.documents import TextInput, pretokenized, raw_text
 from bilstm_tagger.version import __version__
 
 if TYPE_CHECKING:
-    from bilstm_tagger.tagging.tagger import Tagger
+    from bilstm_tagger.tagging.tagger import LoadedModel
 
 MAX_NBEST = 100
-MAX_BATCH_TEXTS = TAG_BATCH_SIZE * 8  # texts tagged together at most: tagger tag's buffer
+MAX_BATCH_TEXTS = TAG_BATCH_SIZE * BUFFER_BATCHES  # texts tagged together at most: tagger tag's buffer
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,7 @@ class MicroBatcher:
     options in one buffer.
 
     Args:
-        tagger: a loaded :class:`~bilstm_tagger.tagging.tagger.Tagger`.
+        tagger: a loaded :class:`~bilstm_tagger.tagging.tagger.LoadedModel`.
         batch_size: sentences per batch of its network.
     """
 
@@ -438,7 +438,7 @@ def listen(host: str, port: int) -> socket.socket:
 
 def serve(
     settings: ServerSettings,
-    on_ready: Callable[[str, Tagger], None] = lambda url, tagger: None,
+    on_ready: Callable[[str, LoadedModel], None] = lambda url, tagger: None,
     on_error: Callable[[Exception], None] = lambda error: None,
 ) -> int:
     """Serve until SIGTERM or SIGINT; then finish the requests in flight and return 0.
@@ -467,15 +467,15 @@ def serve(
     return _run_workers(settings, sock, lambda tagger: on_ready(url, tagger), on_error)
 
 
-def _run_worker(settings: ServerSettings, sock: socket.socket, on_ready: Callable[[Tagger], None]) -> None:
+def _run_worker(settings: ServerSettings, sock: socket.socket, on_ready: Callable[[LoadedModel], None]) -> None:
     """Load the model and serve on ``sock`` until SIGTERM or SIGINT."""
     from aiohttp import web
 
     from bilstm_tagger.base.runtime import freeze_loaded_objects
-    from bilstm_tagger.tagging.tagger import Tagger
+    from bilstm_tagger.tagging.tagger import LoadedModel
 
     threads = settings.threads if settings.threads is not None else (1 if settings.workers > 1 else None)
-    tagger = Tagger.load(settings.model_dir, settings.device, settings.engine, threads)
+    tagger = LoadedModel.load(settings.model_dir, settings.device, settings.engine, threads)
     freeze_loaded_objects()
     app = make_app(tagger, settings)
 
@@ -497,7 +497,7 @@ def _run_worker(settings: ServerSettings, sock: socket.socket, on_ready: Callabl
 def _run_workers(
     settings: ServerSettings,
     sock: socket.socket,
-    on_ready: Callable[[Tagger], None],
+    on_ready: Callable[[LoadedModel], None],
     on_error: Callable[[Exception], None],
 ) -> int:
     """Fork ``settings.workers`` processes that serve on ``sock``; pass SIGTERM and SIGINT on; wait for them."""

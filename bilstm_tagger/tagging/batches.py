@@ -17,7 +17,7 @@ from itertools import islice
 
 from bilstm_tagger.base.errors import InputError
 from bilstm_tagger.base.schemes import Span, continuation_tags, tags_to_spans
-from bilstm_tagger.model.config import MAX_BATCH_TOKENS, MAX_SEGMENT_TOKENS, TAG_BATCH_SIZE
+from bilstm_tagger.model.config import BUFFER_BATCHES, MAX_BATCH_TOKENS, MAX_SEGMENT_TOKENS, TAG_BATCH_SIZE
 from bilstm_tagger.model.vocab import Vocab
 from bilstm_tagger.tagging.engines import EmissionNetwork
 from bilstm_tagger.tagging.posteriors import SentencePosterior, merge_nbest, sentence_posteriors
@@ -66,7 +66,7 @@ def predict_tags(
     vocab: Vocab,
     sentences: Iterable[Sequence[str]],
     batch_size: int = TAG_BATCH_SIZE,
-    buffer_batches: int = 8,
+    buffer_batches: int = BUFFER_BATCHES,
     request: ProbabilityRequest = PLAIN,
 ) -> Iterator[tuple[Sequence[str], Prediction]]:
     """Yield each sentence with the model's :class:`Prediction` for it, in input order.

@@ -4,7 +4,7 @@ The input is read in a background thread (:class:`~bilstm_tagger.text.readahead.
 a buffer at a time: full buffers from a file; from a pipe or a terminal, whatever has arrived once
 the input pauses (:data:`INTERACTIVE_PATIENCE`), so that a slow pipe gets each answer when its line
 is in, while a fast one gets full batches. The tagging of each buffer
-is the tagger's (``tag_buffers``): in this process, or across worker processes
+is the tagger's (``tag_buffers``): a :class:`~bilstm_tagger.tagging.tagger.LoadedModel` in this process, or across worker processes
 (:class:`~bilstm_tagger.tagging.workers.TaggerPool`), which tag the next buffers while this loop writes.
 """
 
@@ -16,11 +16,11 @@ from collections.abc import Iterable, Iterator
 from typing import BinaryIO, Protocol, TextIO
 
 from bilstm_tagger.base.errors import InputError
-from bilstm_tagger.model.config import TAG_BATCH_SIZE
+from bilstm_tagger.model.config import BUFFER_BATCHES, READ_AHEAD_BATCHES, TAG_BATCH_SIZE
 from bilstm_tagger.tagging.batches import ProbabilityRequest, check_batch_size
 from bilstm_tagger.tagging.formats import OUTPUT_FORMATS, PROBABILITY_FORMATS, open_writer
 from bilstm_tagger.tagging.predictions import Document
-from bilstm_tagger.text.corpus import iter_lines
+from bilstm_tagger.text.corpus import CorpusReading, iter_lines
 from bilstm_tagger.text.documents import INPUT_FORMATS, TextInput, read_inputs
 from bilstm_tagger.text.readahead import ReadAhead
 
@@ -32,14 +32,13 @@ INTERACTIVE_PATIENCE = 0.1
 
 
 class DocumentTagger(Protocol):
-    """What this loop needs of a tagger: :class:`~bilstm_tagger.tagging.tagger.Tagger` tags in this process,
-    :class:`~bilstm_tagger.tagging.workers.TaggerPool` across worker processes."""
+    """What this loop needs of a tagger: :class:`~bilstm_tagger.tagging.tagger.LoadedModel` tags in this
+    process, :class:`~bilstm_tagger.tagging.workers.TaggerPool` across worker processes."""
 
     name: str
+    reading: CorpusReading  # how the model's training data was read: its columns
 
     def request(self, confidence: bool = False, nbest: int = 0) -> ProbabilityRequest: ...
-
-    def column(self, role: str, corpus_format: str, given: str | int | None) -> str | int | None: ...
 
     def tag_buffers(
         self,
@@ -58,15 +57,17 @@ def tag_file(
     name: str,
     output: TextIO,
     output_format: str = "conll",
-    input_format: str = "text",
-    word_column: str | int | None = None,
-    encoding_errors: str = "strict",
+    reading: CorpusReading = CorpusReading("text"),
     batch_size: int = TAG_BATCH_SIZE,
     confidence: bool = False,
     nbest: int = 0,
     min_confidence: float = 0.0,
 ) -> int:
-    """Tag a stream (see :mod:`bilstm_tagger.text.documents` for the input formats) and write one record per input.
+    """Tag a stream and write one record per input.
+
+    ``reading`` says how the input is read: its format (``text``, ``tokens``, ``conll`` or ``conllu``:
+    see :mod:`bilstm_tagger.text.documents`), CoNLL's word column (the model's own by default) and
+    what to do with invalid UTF-8.
 
     Raw text and token input give one record per line, an empty one for an empty line;
     CoNLL input one per sentence. Records are written and flushed a buffer at a time, as
@@ -79,23 +80,23 @@ def tag_file(
     check_batch_size(batch_size)
     if output_format not in OUTPUT_FORMATS:
         raise InputError(f"unknown output format {output_format!r} (choose {', '.join(OUTPUT_FORMATS)})")
-    if input_format not in INPUT_FORMATS:
-        raise InputError(f"unknown input format {input_format!r} (choose {', '.join(INPUT_FORMATS)})")
+    if reading.format not in INPUT_FORMATS:
+        raise InputError(f"unknown input format {reading.format!r} (choose {', '.join(INPUT_FORMATS)})")
     if not 0.0 <= min_confidence <= 1.0:
         raise InputError(f"--min-confidence must be between 0 and 1, got {min_confidence}")
     if nbest and output_format != "jsonl":
         raise InputError(f"--nbest is written in jsonl only, not {output_format}: add --format jsonl")
     wants_confidence = confidence or min_confidence > 0 or output_format in PROBABILITY_FORMATS
     request = tagger.request(wants_confidence, nbest)
-    lines = iter_lines(stream, name, encoding_errors)
-    inputs = read_inputs(lines, name, input_format, tagger.column("word", input_format, word_column))
-    source = ReadAhead(inputs, capacity=batch_size * 16)
+    lines = iter_lines(stream, name, reading.encoding_errors)
+    inputs = read_inputs(lines, name, reading.with_columns_of(tagger.reading))
+    source = ReadAhead(inputs, capacity=batch_size * READ_AHEAD_BATCHES)
     writer = open_writer(output_format, output, confidence_column=confidence, title=tagger.name)
     written = 0
     writer.begin()
     try:
         patience = INTERACTIVE_PATIENCE if _interactive(stream) else None
-        buffers = _buffers(source, batch_size * 8, patience)
+        buffers = _buffers(source, batch_size * BUFFER_BATCHES, patience)
         for documents in tagger.tag_buffers(buffers, batch_size, request, min_confidence):
             for document in documents:
                 writer.write(document)

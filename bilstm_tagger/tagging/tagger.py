@@ -1,10 +1,13 @@
-"""Tagging with a trained model: the :class:`Tagger` API.
+"""Tagging with a trained model: the public :class:`Tagger`, and the :class:`LoadedModel` behind it.
 
-``tagger(text)`` and :meth:`Tagger.pipe` tag raw text into :class:`~bilstm_tagger.tagging.predictions.Document`
-objects (entities with character offsets and confidences); :meth:`Tagger.tag` tags tokenised
-sentences into :class:`~bilstm_tagger.tagging.predictions.TaggedSentence` objects.
-
+:class:`Tagger` is the Python API, one way per kind of input: ``tagger(text)`` and
+:meth:`Tagger.pipe` tag raw text into :class:`~bilstm_tagger.tagging.predictions.Document` objects
+(entities with character offsets and confidences); :meth:`Tagger.tag` tags pre-tokenised
+sentences into :class:`~bilstm_tagger.tagging.predictions.TaggedSentence` objects;
 :meth:`Tagger.tag_file` streams a file through the tagger (:mod:`bilstm_tagger.tagging.streaming`).
+
+:class:`LoadedModel` tags *buffers*: the unit that the streaming loop, the worker processes
+(:mod:`bilstm_tagger.tagging.workers`), the server and the scoring of a labelled file share.
 """
 
 from __future__ import annotations
@@ -16,17 +19,18 @@ from typing import BinaryIO, TextIO
 
 from bilstm_tagger.base.errors import InputError
 from bilstm_tagger.model import checkpoint
-from bilstm_tagger.model.config import TAG_BATCH_SIZE
+from bilstm_tagger.model.config import BUFFER_BATCHES, TAG_BATCH_SIZE
 from bilstm_tagger.model.trained import check_model_config
 from bilstm_tagger.model.vocab import Vocab
 from bilstm_tagger.tagging.batches import Prediction, ProbabilityRequest, check_batch_size, predict_tags, tag_buffer
 from bilstm_tagger.tagging.engines import EmissionNetwork, choose_engine, load_network
 from bilstm_tagger.tagging.predictions import Document, TaggedSentence, tagged_sentence
+from bilstm_tagger.text.corpus import CorpusReading
 from bilstm_tagger.text.documents import TextInput, raw_text
 
 
 class Tagger:
-    """A trained model, ready to tag raw text or tokenised sentences.
+    """A trained model, ready to tag raw text, pre-tokenised sentences or files.
 
     >>> tagger = Tagger.load("models/sample")                               # doctest: +SKIP
     >>> [(e.start, e.end, e.type, e.text) for e in tagger("Maria Lopez lives in Berlin.").entities]  # doctest: +SKIP
@@ -35,38 +39,14 @@ class Tagger:
     >>> sentence.tags, sentence.spans                                        # doctest: +SKIP
     (['I-PER', 'I-PER', 'O', 'O', 'I-LOC'], [Span(start=0, end=2, label='PER'), Span(start=4, end=5, label='LOC')])
 
-    Tags come back in the scheme of the data the model was trained on (``output_scheme``).
+    Tags come back in the scheme of the data the model was trained on (:attr:`output_scheme`).
 
     Args:
-        network: the network that scores the tags, on torch or ONNX Runtime (:mod:`bilstm_tagger.tagging.engines`).
-        vocab: its vocabularies.
-        tag_scheme: the scheme the model predicts in.
-        output_scheme: the scheme tags are returned in.
-        corpus_settings: how the training corpus was read (format, word and tag columns).
-        temperature: the calibration temperature for probabilities (``calibration.json``).
-        name: the model's name in messages and pages (its directory).
-        engine_note: why ``engine="auto"`` did not take ONNX Runtime for a model that has a ``model.onnx``.
+        model: the loaded model (:meth:`load` makes one from a model directory).
     """
 
-    def __init__(
-        self,
-        network: EmissionNetwork,
-        vocab: Vocab,
-        tag_scheme: str,
-        output_scheme: str,
-        corpus_settings: dict | None = None,
-        temperature: float = 1.0,
-        name: str = "",
-        engine_note: str | None = None,
-    ):
-        self.network = network
-        self.temperature = temperature
-        self.name = name
-        self.corpus_settings = corpus_settings or {}
-        self.vocab = vocab
-        self.tag_scheme = tag_scheme
-        self.output_scheme = output_scheme
-        self.engine_note = engine_note
+    def __init__(self, model: LoadedModel):
+        self.model = model
 
     @classmethod
     def load(
@@ -83,6 +63,113 @@ class Tagger:
         Raises:
             InputError: not a model directory, a corrupted file, or an incompatible version.
         """
+        return cls(LoadedModel.load(path, device, engine, threads))
+
+    @property
+    def engine(self) -> str:
+        """``torch`` or ``onnx``: what runs the network."""
+        return self.model.engine
+
+    @property
+    def labels(self) -> list[str]:
+        """The tags the model predicts, in its own tag scheme."""
+        return self.model.labels
+
+    @property
+    def output_scheme(self) -> str:
+        """The scheme tags are returned in: the training data's."""
+        return self.model.output_scheme
+
+    def __call__(self, text: str, confidence: bool = True, nbest: int = 0) -> Document:
+        """Tag one raw text (any number of sentences): a :class:`Document` with offsets and confidences."""
+        [document] = self.pipe([text], confidence=confidence, nbest=nbest)
+        return document
+
+    def pipe(
+        self,
+        texts: Iterable[str],
+        batch_size: int = TAG_BATCH_SIZE,
+        confidence: bool = True,
+        nbest: int = 0,
+        min_confidence: float = 0.0,
+    ) -> Iterator[Document]:
+        """Tag raw texts lazily, one :class:`Document` each, in order.
+
+        ``batch_size * BUFFER_BATCHES`` texts are read ahead and tagged together.
+        ``min_confidence`` drops the entities whose confidence is below it (their tokens become ``O``).
+        """
+        check_batch_size(batch_size)
+        request = self.model.request(confidence, nbest)
+        inputs = (raw_text(text) for text in texts)
+        buffers = iter(lambda: list(islice(inputs, batch_size * BUFFER_BATCHES)), [])
+        documents = self.model.tag_buffers(buffers, batch_size, request, min_confidence)
+        return (document for buffer in documents for document in buffer)
+
+    def tag(
+        self,
+        sentences: Iterable[Sequence[str]],
+        batch_size: int = TAG_BATCH_SIZE,
+        confidence: bool = False,
+        nbest: int = 0,
+    ) -> list[TaggedSentence]:
+        """Tag pre-tokenised sentences; one :class:`TaggedSentence` each, in :attr:`output_scheme`.
+
+        ``confidence`` fills ``scores`` and ``span_scores``; ``nbest`` fills ``nbest``.
+        """
+        request = self.model.request(confidence, nbest)
+        return list(self.model.tag_sentences(sentences, batch_size, request=request))
+
+    def tag_file(self, stream: BinaryIO, name: str, output: TextIO, **options) -> int:
+        """Tag a stream and write one record per input to ``output``; the options are those of
+        :func:`bilstm_tagger.tagging.streaming.tag_file`. Returns the number of records written."""
+        from bilstm_tagger.tagging.streaming import tag_file
+
+        return tag_file(self.model, stream, name, output, **options)
+
+
+class LoadedModel:
+    """A model directory loaded for tagging: its network on an engine, vocabularies, tag schemes,
+    calibration temperature, and how its training data was read.
+
+    It tags a buffer of inputs at a time (:meth:`documents`, :meth:`tag_sentences`); so does
+    :class:`~bilstm_tagger.tagging.workers.TaggerPool` across processes, for the same callers.
+
+    Args:
+        network: the network that scores the tags, on torch or ONNX Runtime (:mod:`bilstm_tagger.tagging.engines`).
+        vocab: its vocabularies.
+        tag_scheme: the scheme the model predicts in.
+        output_scheme: the scheme tags are returned in.
+        reading: how the training corpus was read (its format and columns).
+        temperature: the calibration temperature for probabilities (``calibration.json``).
+        name: the model's name in messages and pages (its directory).
+        engine_note: why ``engine="auto"`` did not take ONNX Runtime for a model that has a ``model.onnx``.
+    """
+
+    def __init__(
+        self,
+        network: EmissionNetwork,
+        vocab: Vocab,
+        tag_scheme: str,
+        output_scheme: str,
+        reading: CorpusReading = CorpusReading(),
+        temperature: float = 1.0,
+        name: str = "",
+        engine_note: str | None = None,
+    ):
+        self.network = network
+        self.vocab = vocab
+        self.tag_scheme = tag_scheme
+        self.output_scheme = output_scheme
+        self.reading = reading
+        self.temperature = temperature
+        self.name = name
+        self.engine_note = engine_note
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike, device: str = "cpu", engine: str = "auto", threads: int | None = None
+    ) -> LoadedModel:
+        """Load a model directory, as :meth:`Tagger.load` says."""
         info = checkpoint.load_info(path)
         vocab = Vocab.from_json(info.vocab)
         check_model_config(path, info)
@@ -96,19 +183,13 @@ class Tagger:
             note = str(error)  # a damaged or outdated model.onnx: torch still has the weights
             network = load_network(path, info, vocab, "torch", device, threads)
         temperature = checkpoint.load_temperature(path)
-        return cls(network, vocab, info.tag_scheme, info.data_scheme, info.corpus, temperature, str(path), note)
+        reading = CorpusReading.from_json(info.corpus)
+        return cls(network, vocab, info.tag_scheme, info.data_scheme, reading, temperature, str(path), note)
 
     @property
     def engine(self) -> str:
         """``torch`` or ``onnx``: what runs the network."""
         return self.network.engine
-
-    def column(self, role: str, corpus_format: str, given: str | int | None) -> str | int | None:
-        """``given``, or else the ``word``/``tag`` column the model was trained with, if ``corpus_format`` is
-        the training data's (``None`` then means the format's default)."""
-        if given is not None or self.corpus_settings.get("format") != corpus_format:
-            return given
-        return self.corpus_settings.get(f"{role}_column")
 
     @property
     def labels(self) -> list[str]:
@@ -121,65 +202,15 @@ class Tagger:
             raise InputError(f"--nbest must be 0 or more, got {nbest}")
         return ProbabilityRequest(confidence, nbest, self.temperature)
 
-    def __call__(self, text: str, confidence: bool = True, nbest: int = 0) -> Document:
-        """Tag one raw text (any number of sentences): a :class:`Document` with offsets and confidences."""
-        [document] = self.pipe([text], confidence=confidence, nbest=nbest)
-        return document
-
-    def pipe(
-        self, texts: Iterable[str], batch_size: int = TAG_BATCH_SIZE, confidence: bool = True, nbest: int = 0
-    ) -> Iterator[Document]:
-        """Tag raw texts lazily, one :class:`Document` each, in order (``batch_size * 8`` texts read ahead)."""
-        return self.tag_inputs((raw_text(text) for text in texts), batch_size, self.request(confidence, nbest))
-
-    def tag_inputs(
-        self, inputs: Iterable[TextInput], batch_size: int = TAG_BATCH_SIZE, request: ProbabilityRequest | None = None
-    ) -> Iterator[Document]:
-        """Tag :class:`~bilstm_tagger.text.documents.TextInput` records lazily, one :class:`Document` each, in order."""
-        check_batch_size(batch_size)
-        iterator = iter(inputs)
-        while buffer := list(islice(iterator, batch_size * 8)):
-            yield from self.documents(buffer, batch_size, request or self.request())
-
-    def tag(
+    def tag_buffers(
         self,
-        sentences: Iterable[Sequence[str]],
-        batch_size: int = TAG_BATCH_SIZE,
-        confidence: bool = False,
-        nbest: int = 0,
-    ) -> list[TaggedSentence]:
-        """Tag a list of tokenised sentences; one :class:`TaggedSentence` each, in ``output_scheme``.
-
-        ``confidence`` fills ``scores`` and ``span_scores``; ``nbest`` fills ``nbest``.
-        """
-        return list(self.tag_stream(sentences, batch_size=batch_size, request=self.request(confidence, nbest)))
-
-    def tag_stream(
-        self,
-        sentences: Iterable[Sequence[str]],
-        batch_size: int = TAG_BATCH_SIZE,
-        buffer_batches: int = 8,
-        scheme: str | None = None,
-        request: ProbabilityRequest | None = None,
-    ) -> Iterator[TaggedSentence]:
-        """Like :meth:`tag`, lazily: reads ``batch_size * buffer_batches`` sentences ahead at most.
-
-        ``scheme`` writes the tags in another span scheme than ``output_scheme`` (a gold file's).
-        """
-        request = request or self.request()
-        predictions = predict_tags(self.network, self.vocab, sentences, batch_size, buffer_batches, request)
-        for tokens, prediction in predictions:
-            yield self._tagged(tokens, prediction, scheme)
-
-    def tag_file(self, stream: BinaryIO, name: str, output: TextIO, **options) -> int:
-        """Tag a stream and write one record per input to ``output``; see :func:`bilstm_tagger.tagging.streaming.tag_file`."""
-        from bilstm_tagger.tagging.streaming import tag_file
-
-        return tag_file(self, stream, name, output, **options)
-
-    def tag_buffers(self, buffers: Iterable[list[TextInput]], *options) -> Iterator[list[Document]]:
-        """Each buffer's :meth:`documents` (``options``: its other arguments), read and tagged one after the other."""
-        return (self.documents(buffer, *options) for buffer in buffers)
+        buffers: Iterable[list[TextInput]],
+        batch_size: int,
+        request: ProbabilityRequest,
+        min_confidence: float = 0.0,
+    ) -> Iterator[list[Document]]:
+        """Each buffer's :meth:`documents`, read and tagged one after the other."""
+        return (self.documents(buffer, batch_size, request, min_confidence) for buffer in buffers)
 
     def documents(
         self, buffer: list[TextInput], batch_size: int, request: ProbabilityRequest, min_confidence: float = 0.0
@@ -201,6 +232,23 @@ class Tagger:
                 tagged = [sentence.without_spans_below(min_confidence) for sentence in tagged]
             documents.append(Document(item.text, tagged))
         return documents
+
+    def tag_sentences(
+        self,
+        sentences: Iterable[Sequence[str]],
+        batch_size: int = TAG_BATCH_SIZE,
+        buffer_batches: int = BUFFER_BATCHES,
+        scheme: str | None = None,
+        request: ProbabilityRequest | None = None,
+    ) -> Iterator[TaggedSentence]:
+        """Tag pre-tokenised sentences lazily, reading ``batch_size * buffer_batches`` of them ahead at most.
+
+        ``scheme`` writes the tags in another span scheme than ``output_scheme`` (a gold file's).
+        """
+        request = request or self.request()
+        predictions = predict_tags(self.network, self.vocab, sentences, batch_size, buffer_batches, request)
+        for tokens, prediction in predictions:
+            yield self._tagged(tokens, prediction, scheme)
 
     def _tagged(
         self,

@@ -2,14 +2,14 @@
 
 A :class:`TaggerPool` starts N processes that each load the model once and tag what they are
 sent, while this process goes on reading the input and writing the output. The pool stands in
-for a :class:`~bilstm_tagger.tagging.tagger.Tagger` where :func:`bilstm_tagger.tagging.streaming.tag_file` and
+for a :class:`~bilstm_tagger.tagging.tagger.LoadedModel` where :func:`bilstm_tagger.tagging.streaming.tag_file` and
 :func:`bilstm_tagger.scoring.evaluation.evaluate_file` take one, and gives the same records in the same order.
 
 How it runs:
 
 * Work goes out a buffer at a time, the buffers one process would tag: for ``tag`` whatever
-  input has arrived, ``batch_size * 8`` records at most; for ``evaluate`` ``batch_size * 8``
-  sentences. A buffer's sentences are batched inside the worker as they would be here, so the
+  input has arrived, ``batch_size * BUFFER_BATCHES`` records at most; for ``evaluate``
+  ``batch_size * BUFFER_BATCHES`` sentences. A buffer's sentences are batched inside the worker as they would be here, so the
   tags are the same (confidences too, but for the last bits of a float, which depend on a
   batch's other sentences: see :func:`~bilstm_tagger.tagging.batches.tag_buffer`).
 * A background thread sends each buffer to the least busy worker as soon as it has been read,
@@ -42,16 +42,17 @@ from dataclasses import dataclass, field
 from itertools import islice
 from multiprocessing import forkserver
 from multiprocessing.connection import Connection, wait
-from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Any
 
 from bilstm_tagger.base.errors import InputError, WorkerError
 from bilstm_tagger.base.runtime import freeze_loaded_objects
-from bilstm_tagger.model.config import TAG_BATCH_SIZE
+from bilstm_tagger.model.config import BUFFER_BATCHES, TAG_BATCH_SIZE
 
 if TYPE_CHECKING:
     from bilstm_tagger.tagging.batches import ProbabilityRequest
     from bilstm_tagger.tagging.predictions import Document, TaggedSentence
-    from bilstm_tagger.tagging.tagger import Tagger
+    from bilstm_tagger.tagging.tagger import LoadedModel
+    from bilstm_tagger.text.corpus import CorpusReading
     from bilstm_tagger.text.documents import TextInput
 
 # Not "fork": this process reads its input in a thread, and a fork copies the locks that thread
@@ -82,21 +83,21 @@ class WorkerSettings:
 
 @dataclass(frozen=True)
 class DocumentsJob:
-    """A buffer of records to tag into documents (``tag``), as :meth:`Tagger.documents` does."""
+    """A buffer of records to tag into documents (``tag``), as :meth:`LoadedModel.documents` does."""
 
     buffer: list[TextInput]
     batch_size: int
     request: ProbabilityRequest
     min_confidence: float = 0.0
 
-    def run(self, tagger: Tagger) -> list[Document]:
+    def run(self, model: LoadedModel) -> list[Document]:
         """In the worker: the buffer's documents."""
-        return tagger.documents(self.buffer, self.batch_size, self.request, self.min_confidence)
+        return model.documents(self.buffer, self.batch_size, self.request, self.min_confidence)
 
 
 @dataclass(frozen=True)
 class SentencesJob:
-    """A buffer of tokenised sentences to tag (``evaluate``), as :meth:`Tagger.tag_stream` does."""
+    """A buffer of tokenised sentences to tag (``evaluate``), as :meth:`LoadedModel.tag_sentences` does."""
 
     sentences: list[Sequence[str]]
     batch_size: int
@@ -104,9 +105,9 @@ class SentencesJob:
     scheme: str | None = None
     request: ProbabilityRequest | None = None
 
-    def run(self, tagger: Tagger) -> list[TaggedSentence]:
+    def run(self, model: LoadedModel) -> list[TaggedSentence]:
         """In the worker: the buffer's tagged sentences."""
-        tagged = tagger.tag_stream(self.sentences, self.batch_size, self.buffer_batches, self.scheme, self.request)
+        tagged = model.tag_sentences(self.sentences, self.batch_size, self.buffer_batches, self.scheme, self.request)
         return list(tagged)
 
 
@@ -127,7 +128,7 @@ class TaggerPool:
 
     The model is loaded here too, on the CPU while the workers load theirs, for what callers ask
     of a tagger besides tagging: its name, columns, labels, scheme and temperature. One run (an
-    iterator of :meth:`tag_buffers` or :meth:`tag_stream`) at a time; the next run takes the
+    iterator of :meth:`tag_buffers` or :meth:`tag_sentences`) at a time; the next run takes the
     results an abandoned one left out.
 
     Args:
@@ -163,18 +164,18 @@ class TaggerPool:
         self._closed = False
         try:
             context = _context(preloaded)  # first: the fork server imports torch while this process does
-            from bilstm_tagger.tagging.tagger import Tagger
+            from bilstm_tagger.tagging.tagger import LoadedModel
 
             self._workers = [_Worker(context, settings, number, workers, self._lock) for number in range(workers)]
-            self.tagger = Tagger.load(path, engine=engine, threads=1)  # on the CPU: this copy never tags
+            self.model = LoadedModel.load(path, engine=engine, threads=1)  # on the CPU: this copy never tags
             freeze_loaded_objects()
             for worker in self._workers:
                 _value(self._receive(worker))  # its model is loaded: raises what loading it raised
         except BaseException:
             self.close(at_once=True)
             raise
-        self.name = self.tagger.name
-        self.engine_note = self.tagger.engine_note
+        self.name = self.model.name
+        self.engine_note = self.model.engine_note
 
     @property
     def workers(self) -> int:
@@ -188,32 +189,37 @@ class TaggerPool:
 
     @property
     def output_scheme(self) -> str:
-        return self.tagger.output_scheme
+        return self.model.output_scheme
 
     @property
     def labels(self) -> list[str]:
-        return self.tagger.labels
+        return self.model.labels
 
-    def column(self, role: str, corpus_format: str, given: str | int | None) -> str | int | None:
-        """The column to read, as :meth:`Tagger.column` says."""
-        return self.tagger.column(role, corpus_format, given)
+    @property
+    def reading(self) -> CorpusReading:
+        """How the model's training data was read: the columns of files of its format."""
+        return self.model.reading
 
     def request(self, confidence: bool = False, nbest: int = 0) -> ProbabilityRequest:
-        """What to compute besides the best tags, as :meth:`Tagger.request` says."""
-        return self.tagger.request(confidence, nbest)
+        """What to compute besides the best tags, as :meth:`LoadedModel.request` says."""
+        return self.model.request(confidence, nbest)
 
     def tag_buffers(self, buffers: Iterable[list[TextInput]], *options) -> Iterator[list[Document]]:
-        """Each buffer's documents, in order, as :meth:`Tagger.tag_buffers` gives them (``options``: the other
-        arguments of :meth:`Tagger.documents`), tagged by the workers.
+        """Each buffer's documents, in order, as :meth:`LoadedModel.tag_buffers` gives them (``options``: the
+        other arguments of :meth:`LoadedModel.documents`), tagged by the workers.
 
         ``buffers`` is read in a background thread, each buffer sent as soon as it comes.
         """
         return self._results(DocumentsJob(buffer, *options) for buffer in buffers)
 
-    def tag_stream(
-        self, sentences: Iterable[Sequence[str]], batch_size: int = TAG_BATCH_SIZE, buffer_batches: int = 8, **options
+    def tag_sentences(
+        self,
+        sentences: Iterable[Sequence[str]],
+        batch_size: int = TAG_BATCH_SIZE,
+        buffer_batches: int = BUFFER_BATCHES,
+        **options,
     ) -> Iterator[TaggedSentence]:
-        """:meth:`Tagger.tag_stream` across the workers (``options``: ``scheme``, ``request``): the same buffers
+        """:meth:`LoadedModel.tag_sentences` across the workers (``options``: ``scheme``, ``request``): the same buffers
         of ``batch_size * buffer_batches`` sentences, each tagged by one worker, so the same tags, in order."""
         from bilstm_tagger.tagging.batches import check_batch_size
 
@@ -224,12 +230,6 @@ class TaggerPool:
         jobs = (SentencesJob(buffer, batch_size, buffer_batches, **options) for buffer in buffers)
         for tagged in self._results(jobs):
             yield from tagged
-
-    def tag_file(self, stream: BinaryIO, name: str, output: TextIO, **options) -> int:
-        """Tag a stream and write one record per input to ``output``; see :func:`bilstm_tagger.tagging.streaming.tag_file`."""
-        from bilstm_tagger.tagging.streaming import tag_file
-
-        return tag_file(self, stream, name, output, **options)
 
     def close(self, at_once: bool = False) -> None:
         """Stop the workers: let them finish and exit, or, ``at_once`` (or with work still out), terminate them."""
@@ -310,8 +310,8 @@ class TaggerPool:
 @contextmanager
 def open_tagger(
     path: str | os.PathLike, device: str = "cpu", workers: int = 1, threads: int | None = None, engine: str = "auto"
-) -> Iterator[Tagger | TaggerPool]:
-    """The model at ``path`` on ``engine``, ready to tag: for one worker a :class:`Tagger` in this process,
+) -> Iterator[LoadedModel | TaggerPool]:
+    """The model at ``path`` on ``engine``, ready to tag: for one worker a :class:`LoadedModel` in this process,
     whose network uses ``threads`` threads (``None`` or 0: one per core); for more, a :class:`TaggerPool`
     (``threads`` per worker, ``None``: 1), closed when the block ends.
 
@@ -319,11 +319,11 @@ def open_tagger(
         InputError: ``workers`` below 1, or a model directory that does not load.
     """
     if workers == 1:
-        from bilstm_tagger.tagging.tagger import Tagger
+        from bilstm_tagger.tagging.tagger import LoadedModel
 
-        tagger = Tagger.load(path, device, engine, threads)
+        model = LoadedModel.load(path, device, engine, threads)
         freeze_loaded_objects()
-        yield tagger
+        yield model
         return
     with TaggerPool(path, workers, threads, device, engine) as pool:
         yield pool
@@ -449,9 +449,9 @@ def _serve(connection: Connection, settings: WorkerSettings) -> None:
     """A worker's life: load the model, say so, then answer each job in turn until its pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the pool on Ctrl-C
     try:
-        from bilstm_tagger.tagging.tagger import Tagger
+        from bilstm_tagger.tagging.tagger import LoadedModel
 
-        tagger = Tagger.load(settings.path, settings.device, settings.engine, settings.threads)
+        model = LoadedModel.load(settings.path, settings.device, settings.engine, settings.threads)
         freeze_loaded_objects()
         reply = Reply(os.getpid())
     except Exception as error:
@@ -463,7 +463,7 @@ def _serve(connection: Connection, settings: WorkerSettings) -> None:
         while True:
             job = connection.recv()
             try:
-                reply = Reply(job.run(tagger))
+                reply = Reply(job.run(model))
             except Exception as error:
                 reply = _failure(error)
             connection.send(reply)

@@ -29,7 +29,7 @@ import sys
 import unicodedata
 import warnings
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -222,47 +222,78 @@ def default_columns(corpus_format: CorpusFormat) -> tuple[int, int]:
     return (1, 3) if corpus_format == "conllu" else (0, -1)
 
 
+@dataclass(frozen=True)
+class CorpusReading:
+    """How a corpus is read: its format, the columns of the words and the tags, and invalid UTF-8.
+
+    What ``--format``, ``--word-column``, ``--tag-column`` and ``--encoding-errors`` say, as one value
+    from the CLI to the run, the report, tagging and calibration. A model keeps its training data's
+    (:meth:`to_json`, in ``config.json``), so that a file of the same format is read with the same
+    columns unless others are given (:meth:`with_columns_of`).
+
+    Attributes:
+        format: ``auto`` (each file's own: :func:`detect_format`), ``conll`` or ``conllu``; for
+            ``tagger tag``'s input also ``text`` or ``tokens`` (:mod:`bilstm_tagger.text.documents`).
+        word_column, tag_column: an index (negative from the end) or a CoNLL-U column name;
+            ``None`` for the format's default (:func:`default_columns`).
+        encoding_errors: ``strict`` (invalid UTF-8 is an error naming its line) or ``replace``.
+    """
+
+    format: str = "auto"
+    word_column: str | int | None = None
+    tag_column: str | int | None = None
+    encoding_errors: str = "strict"
+
+    def resolved(self, path: str | os.PathLike) -> CorpusReading:
+        """The same reading with ``auto`` decided for ``path`` (:func:`resolve_format`)."""
+        return replace(self, format=resolve_format(path, self.format))
+
+    def with_columns_of(self, trained: CorpusReading) -> CorpusReading:
+        """The columns a model was ``trained`` with fill the ones not given here, if the formats are the same."""
+        if trained.format != self.format:
+            return self
+        return replace(
+            self,
+            word_column=trained.word_column if self.word_column is None else self.word_column,
+            tag_column=trained.tag_column if self.tag_column is None else self.tag_column,
+        )
+
+    def to_json(self) -> dict:
+        """The checkpoint's record of how the training data was read (its encoding errors are not kept)."""
+        return {"format": self.format, "word_column": self.word_column, "tag_column": self.tag_column}
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> CorpusReading:
+        """Read :meth:`to_json`'s record; a model without one (``{}``) has no columns of its own."""
+        data = data or {}
+        return cls(data.get("format", "auto"), data.get("word_column"), data.get("tag_column"))
+
+
 # ---------------------------------------------------------------------------------------------
 # Readers
 
 
 def read_corpus(
-    path: str | os.PathLike,
-    corpus_format: str = "auto",
-    word_column: str | int | None = None,
-    tag_column: str | int | None = None,
-    with_tags: bool = True,
-    encoding_errors: str = "strict",
+    path: str | os.PathLike, reading: CorpusReading = CorpusReading(), with_tags: bool = True
 ) -> list[Sentence]:
     """Read a whole labelled (or, with ``with_tags=False``, unlabelled) corpus file.
 
     Args:
         path: the file, or ``-`` for standard input.
-        corpus_format: ``conll``, ``conllu`` or ``auto`` (see :func:`detect_format`).
-        word_column, tag_column: column index or CoNLL-U column name; ``None`` for the
-            format's default (:func:`default_columns`).
+        reading: its format, columns and what to do with invalid UTF-8.
         with_tags: whether every token must have a tag.
-        encoding_errors: ``strict`` (invalid UTF-8 is an error) or ``replace``.
 
     Raises:
         InputError: unreadable file, malformed line, or a file without any sentence.
     """
     name = corpus_name(path)
+    reading = reading.resolved(path)
     try:
         stream = open_corpus(path)
     except OSError as error:
         raise InputError(f"cannot read: {error.strerror}", name) from None
     with stream:
-        sentences = list(
-            iter_sentences(
-                iter_lines(stream, name, encoding_errors),
-                name,
-                resolve_format(path, corpus_format),
-                word_column,
-                tag_column,
-                with_tags,
-            )
-        )
+        sentences = list(iter_sentences(iter_lines(stream, name, reading.encoding_errors), name, reading, with_tags))
     if not sentences:
         raise InputError("no sentences found (the file is empty or has only blank lines)", name, 1)
     return sentences
@@ -278,22 +309,21 @@ def resolve_format(path: str | os.PathLike, corpus_format: str) -> CorpusFormat:
 
 
 def iter_sentences(
-    lines: Iterable[tuple[int, str]],
-    name: str,
-    corpus_format: CorpusFormat,
-    word_column: str | int | None = None,
-    tag_column: str | int | None = None,
-    with_tags: bool = True,
+    lines: Iterable[tuple[int, str]], name: str, reading: CorpusReading, with_tags: bool = True
 ) -> Iterator[Sentence]:
-    """Parse numbered lines of a CoNLL or CoNLL-U file into sentences, one block at a time.
+    """Parse numbered lines of a CoNLL or CoNLL-U file (``reading.format``, resolved) into sentences, one
+    block at a time.
 
     A line of only invisible characters ends a sentence as a blank line does, with an
     :class:`~bilstm_tagger.base.errors.InputWarning` (``FILE:LINE: line holds only invisible characters
     (U+FEFF); read as a blank line``).
     """
+    corpus_format = reading.format
     default_word, default_tag = default_columns(corpus_format)
-    word_index = default_word if word_column is None else resolve_column(word_column, corpus_format, "word")
-    tag_index = default_tag if tag_column is None else resolve_column(tag_column, corpus_format, "tag")
+    word_index = (
+        default_word if reading.word_column is None else resolve_column(reading.word_column, corpus_format, "word")
+    )
+    tag_index = default_tag if reading.tag_column is None else resolve_column(reading.tag_column, corpus_format, "tag")
     parse = _ConllUBlockParser if corpus_format == "conllu" else _ConllBlockParser
     parser = parse(name, word_index, tag_index if with_tags else None)
 

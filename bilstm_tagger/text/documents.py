@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from bilstm_tagger.base.errors import InputError
-from bilstm_tagger.text.corpus import CORPUS_FORMATS, iter_sentences
+from bilstm_tagger.text.corpus import CORPUS_FORMATS, CorpusReading, iter_sentences
 
 INPUT_FORMATS: tuple[str, ...] = ("text", "tokens", *CORPUS_FORMATS)
 
@@ -56,22 +56,19 @@ def pretokenized(tokens: Sequence[str]) -> TextInput:
     return TextInput(" ".join(tokens), [offsets] if offsets else [])
 
 
-def read_inputs(
-    lines: Iterable[tuple[int, str]],
-    name: str,
-    input_format: str,
-    word_column: str | int | None = None,
-) -> Iterator[TextInput]:
-    """The records of numbered input lines: one per line for ``text`` and ``tokens``, one per sentence otherwise.
+def read_inputs(lines: Iterable[tuple[int, str]], name: str, reading: CorpusReading) -> Iterator[TextInput]:
+    """The records of numbered input lines: one per line for ``text`` and ``tokens``, one per sentence otherwise
+    (``reading.format``; CoNLL's word column is ``reading.word_column``).
 
     Raises:
         InputError: an unknown format, or a malformed CoNLL line (after the records before it).
     """
+    input_format = reading.format
     if input_format == "text":
         return (raw_text(line) for _, line in lines)
     if input_format == "tokens":
         return (pretokenized(line.split()) for _, line in lines)
     if input_format in CORPUS_FORMATS:
-        sentences = iter_sentences(lines, name, input_format, word_column=word_column, with_tags=False)  # type: ignore[arg-type]
+        sentences = iter_sentences(lines, name, reading, with_tags=False)
         return (pretokenized(sentence.tokens) for sentence in sentences)
     raise InputError(f"unknown input format {input_format!r} (choose {', '.join(INPUT_FORMATS)})")

@@ -35,7 +35,7 @@ MAX_CACHED = 100_000  # runs whose tokens are kept, as spaCy keeps them; the cac
 
 @dataclass
 class EnglishTokenizer:
-    """The tokenizer: :meth:`split` gives the tokens of a text whose only white space is ``" "``."""
+    """The tokenizer: :meth:`spans` gives the token offsets of a text whose only white space is ``" "``."""
 
     prefix: re.Pattern
     suffix: re.Pattern
@@ -232,13 +232,13 @@ def keeps_special_case(orth: str) -> bool:
     return not _EMOTICON.search(orth) and not _LETTERS_OR_DIGITS.fullmatch(orth)
 
 
-def write_rules(path: Path = RULES_FILE) -> None:
-    """Write the installed spaCy's rules, the special cases :func:`keeps_special_case` keeps, to ``path``."""
+def write_rules(path: Path = RULES_FILE) -> Path:
+    """Write the installed spaCy's rules, the special cases :func:`keeps_special_case` keeps, to ``path``; return it."""
     path.write_text(
         json.dumps(rules_from_spacy(keeps_special_case), ensure_ascii=False, indent=0) + "\n", encoding="utf-8"
     )
+    return path
 
 
-if __name__ == "__main__":
-    write_rules()
-    print(f"wrote {RULES_FILE}")
+if __name__ == "__main__":  # a script (needs spaCy): the library itself never prints
+    print(f"wrote {write_rules()}")

@@ -6,27 +6,22 @@ is code points, with ``text[start:end]`` the token. The text is never altered: a
 a slice of the line, never a normalised copy.
 
 The library is spaCy's rule-based English tokenizer (``spacy.lang.en.English().tokenizer``, no
-trained pipeline, nothing downloaded; its rules, run without spaCy), chosen by ``benchmarks/tokenizers.py``, whose figures are
-in ``benchmarks/tokenizers.json``. Of the candidates measured on UD English EWT test paragraphs,
-spaCy (``spacy.blank("en")`` with its rule-based sentencizer) had the best token F1 (97.5; syntok
-97.0, NLTK's Treebank tokenizer 96.3, blingfire 93.4), and it is the one still released: syntok's
-last release is from 2022, blingfire's from 2021. NLTK, best on CoNLL-2003 conventions as they
-come, runs at 100,000 tokens/s, too slow for a pipeline that must tag 60,000 tokens/s with a
-model of about 100,000. spaCy caches every word it has tokenized: on text it has seen it was the
-fastest (760,000 tokens/s; blingfire 0.6×, syntok 0.33×), on a long stream of new text it was
-not (270,000 tokens/s; blingfire 1.7×, syntok 1.0×), since a word it has not seen costs it some
-20 µs. Its drawback was start-up: importing spaCy takes half a second or more (and its thinc imports
-torch); so its rules run in plain Python (:mod:`bilstm_tagger.text.english_tokenizer`, the same tokens
-as spaCy's on all of EWT and CoNLL-2003: tested), and spaCy is not imported at all.
+trained pipeline, nothing downloaded; its rules, run without spaCy), chosen by measurement:
+``benchmarks/tokenizers.py`` compares it with syntok, NLTK's Treebank tokenizer and blingfire on
+UD English EWT test paragraphs and CoNLL-2003 test text (token F1, sentence-boundary F1, speed on
+text seen before and on new text) and writes its figures to ``benchmarks/tokenizers.json``: the
+measured figures are there, and nowhere else. spaCy had the best token F1 on EWT and is still
+released; NLTK, best on CoNLL-2003's conventions as they come, was too slow for ``tagger tag``.
+Its drawback was start-up: importing spaCy is slow (and its thinc imports torch); so its rules run
+in plain Python (:mod:`bilstm_tagger.text.english_tokenizer`, the same tokens as spaCy's on all of
+EWT and CoNLL-2003: tested), and spaCy is not imported at all.
 
-With the post-processing below, ``split_text`` scores 99.9 token F1 on CoNLL-2003 test sentences
-joined into raw text (spaCy alone 94.4: it splits hyphenated words, list numbers and emoticon
-look-alikes such as ``8)``), 97.1 on EWT test paragraphs (EWT splits hyphenated words and
-``cannot``, CoNLL-2003 does not) and 87.5 sentence-boundary F1 there (spaCy's sentencizer 85.4).
-Plain words skip spaCy (see ``_token_spans``), so that on the long stream of new text it runs at
-490,000 tokens/s, 1.8× spaCy's own pipeline and 1.1× blingfire. (Figures of one run, side by side,
-on a shared 2-core machine.) These figures were measured with spaCy's compiled tokenizer;
-the plain-Python rules that replaced it were not measured by that script again.
+``split_text`` itself, this module with the post-processing below, is one of the script's
+candidates, beside spaCy alone (which splits hyphenated words, list numbers and emoticon
+look-alikes such as ``8)``, where CoNLL-2003 does not). Plain words skip spaCy's rules (see
+``_token_spans``). The ``tokenizers.json`` of the repository was measured while ``split_text``
+still ran spaCy's compiled tokenizer; ``python benchmarks/tokenizers.py`` measures the rules in
+plain Python.
 
 Conventions (those of CoNLL-2003, which follows the Penn Treebank):
 

@@ -36,7 +36,7 @@ from bilstm_tagger.model.vocab import Batch, Vocab
 from bilstm_tagger.scoring.metrics import EvaluationReport, evaluate
 from bilstm_tagger.tagging.batches import predict_tags
 from bilstm_tagger.tagging.engines import TorchNetwork
-from bilstm_tagger.text.corpus import Sentence
+from bilstm_tagger.text.corpus import CorpusReading, Sentence
 from bilstm_tagger.training.distributed import SINGLE, ProcessGroup
 from bilstm_tagger.training.events import BatchFinished, EpochRecord, LabelCounts, TrainingStarted
 
@@ -182,14 +182,14 @@ class TrainingState:
             torch.cuda.set_rng_state(own["cuda_rng"], self.device)
         self.epoch, self.best_score, self.best_epoch = state["epoch"], state["best_score"], state["best_epoch"]
 
-    def checkpoint_info(self, corpus_settings: dict | None = None) -> CheckpointInfo:
-        """What a checkpoint of this run stores besides the weights."""
+    def checkpoint_info(self, reading: CorpusReading | None = None) -> CheckpointInfo:
+        """What a checkpoint of this run stores besides the weights; ``reading``: how its corpus was read."""
         return CheckpointInfo(
             model=self.config.model.to_json(),
             vocab=self.vocab.to_json(),
             tag_scheme=self.data.tag_scheme,
             data_scheme=self.data.data_scheme,
-            corpus=corpus_settings or {},
+            corpus=reading.to_json() if reading else {},
             training=self.config.to_json(),
         )
 

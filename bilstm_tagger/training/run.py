@@ -26,7 +26,7 @@ from bilstm_tagger.base.errors import DistributedError, InputError, TrainingInte
 from bilstm_tagger.model.config import TrainingConfig
 from bilstm_tagger.model.embeddings import coverage
 from bilstm_tagger.model.onnx_export import export_model
-from bilstm_tagger.text.corpus import STDIN, Sentence, read_corpus, resolve_format
+from bilstm_tagger.text.corpus import STDIN, CorpusReading, Sentence, read_corpus
 from bilstm_tagger.training.calibration import calibrate_model
 from bilstm_tagger.training.distributed import ProcessGroup, join_process_group
 from bilstm_tagger.training.events import Reporter, RunInterrupted, TrainingResult
@@ -40,7 +40,7 @@ def train(
     output_dir: str | os.PathLike,
     config: TrainingConfig,
     reporter: Reporter | None = None,
-    corpus_settings: dict | None = None,
+    reading: CorpusReading | None = None,
     overwrite: bool = False,
     resume: bool = False,
 ) -> TrainingResult:
@@ -56,7 +56,7 @@ def train(
         output_dir: the model directory; created if needed.
         config: the settings (with ``resume``, those saved in the directory are used instead).
         reporter: where progress goes (silent by default).
-        corpus_settings: how the corpus was read, stored in the checkpoint for the record.
+        reading: how the corpus was read, stored in the checkpoint: files of its format are read with its columns.
         overwrite: replace a model already in ``output_dir`` (otherwise that is an error).
         resume: continue the run whose state is in ``output_dir``.
 
@@ -65,9 +65,7 @@ def train(
         TrainingInterrupted: SIGINT or SIGTERM arrived.
     """
     with join_process_group(config.device) as group:
-        return _train(
-            group, train_sentences, dev_sentences, output_dir, config, reporter, corpus_settings, overwrite, resume
-        )
+        return _train(group, train_sentences, dev_sentences, output_dir, config, reporter, reading, overwrite, resume)
 
 
 def _train(
@@ -77,7 +75,7 @@ def _train(
     output_dir: str | os.PathLike,
     config: TrainingConfig,
     reporter: Reporter | None,
-    corpus_settings: dict | None,
+    reading: CorpusReading | None,
     overwrite: bool,
     resume: bool,
 ) -> TrainingResult:
@@ -109,7 +107,7 @@ def _train(
         )
     else:
         group.agree(lambda: run_dir.check_free_space(state.checkpoint_bytes()) if main else None, "checking disk space")
-    return _run(state, run_dir, reporter, corpus_settings, fingerprint, elapsed)
+    return _run(state, run_dir, reporter, reading, fingerprint, elapsed)
 
 
 def train_files(
@@ -117,38 +115,31 @@ def train_files(
     dev_file: str | os.PathLike,
     output_dir: str | os.PathLike,
     config: TrainingConfig,
-    corpus_format: str = "auto",
-    word_column: str | None = None,
-    tag_column: str | None = None,
-    encoding_errors: str = "strict",
+    reading: CorpusReading = CorpusReading(),
     reporter: Reporter | None = None,
     overwrite: bool = False,
     resume: bool = False,
 ) -> TrainingResult:
-    """:func:`train` on two corpus files, both read with the same settings, which the checkpoint records.
+    """:func:`train` on two corpus files, both read as ``reading`` says, which the checkpoint records.
 
-    ``corpus_format`` ``auto`` decides each file's format by itself (see :func:`~bilstm_tagger.text.corpus.resolve_format`).
+    A ``reading`` of format ``auto`` decides each file's format by itself (see
+    :func:`~bilstm_tagger.text.corpus.resolve_format`); the checkpoint records the training file's.
 
     Raises:
         InputError: a malformed file (naming its line), or as :func:`train`.
     """
     if str(train_file) == str(dev_file) == STDIN:
         raise InputError("the training and dev data cannot both be standard input (-)")
-    read = dict(word_column=word_column, tag_column=tag_column, encoding_errors=encoding_errors)
-    train_format = resolve_format(train_file, corpus_format)
+    train_reading = reading.resolved(train_file)
 
     def read_both() -> tuple[list[Sentence], list[Sentence]]:
-        return (
-            read_corpus(train_file, train_format, **read),
-            read_corpus(dev_file, resolve_format(dev_file, corpus_format), **read),
-        )
+        return read_corpus(train_file, train_reading), read_corpus(dev_file, reading.resolved(dev_file))
 
-    corpus_settings = {"format": train_format, "word_column": word_column, "tag_column": tag_column}
     with join_process_group(config.device) as group:
         # Every process reads the files (on its own machine): a file missing on one stops them all.
         train_sentences, dev_sentences = group.agree(read_both, "reading the corpora")
         return _train(
-            group, train_sentences, dev_sentences, output_dir, config, reporter, corpus_settings, overwrite, resume
+            group, train_sentences, dev_sentences, output_dir, config, reporter, train_reading, overwrite, resume
         )
 
 
@@ -156,7 +147,7 @@ def _run(
     state: TrainingState,
     run_dir: RunDirectory,
     reporter: Reporter,
-    corpus_settings: dict | None,
+    reading: CorpusReading | None,
     fingerprint: str,
     elapsed: float,
 ) -> TrainingResult:
@@ -182,7 +173,7 @@ def _run(
         if main:
             run_dir.start_metrics()
         save_resume_state()
-    info = state.checkpoint_info(corpus_settings)
+    info = state.checkpoint_info(reading)
     # One process stops at its signal; several stop together at the next step (train_epochs asks).
     signals = _Signals(deferred=group.distributed)
     interruption = signals.pending if group.distributed else None
