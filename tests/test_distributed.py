@@ -203,7 +203,7 @@ def test_a_worker_killed_with_sigkill_ends_the_run_with_one_line_and_the_checkpo
 
 def test_a_node_that_cannot_reach_the_rendezvous_fails_within_its_timeout(tmp_path):
     started = time.monotonic()
-    launch = (*two_nodes(free_port(), 1), "--rdzv-conf", "timeout=3")
+    launch = (*two_nodes(free_port(), 1), "--rdzv-conf", "timeout=1")
     code, _, stderr = run(tmp_path / "model", *launch, extra=("--max-epochs", "1"))
     assert code != 0
     assert "timed out" in stderr.lower()
