@@ -1,6 +1,7 @@
 """Shared fixtures: paths of the bundled sample data, a tiny untrained model, and the trained models that the
 whole run shares (each trained once per run: tests read them, and copy them to change them)."""
 
+import gc
 import hashlib
 import json
 import os
@@ -31,6 +32,64 @@ def tagger(*args, input=None, check=True):
     )
     if check and result.returncode != 0:
         raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+    return result
+
+
+def tagger_in_process(*args, input=None, check=True):
+    """``tagger ARGS`` run in this process, through the console script's ``main()``: the exit code, standard output
+    and standard error a child process would give, without a second start of Python and torch (a second or more a
+    command). For the tests of what a command says and writes; signals, pipes, workers, memory and imports are
+    tested in child processes (``tagger``). What a command changes in the process is put back afterwards."""
+    import random
+    import tempfile
+    import traceback
+    import warnings
+
+    import numpy
+    import torch
+
+    from bilstm_tagger.cli.commands import main
+    from bilstm_tagger.text.corpus import _standard_input
+
+    saved_streams, saved_argv = (sys.stdin, sys.stdout, sys.stderr), sys.argv
+    saved_threads, saved_environment = torch.get_num_threads(), dict(os.environ)
+    saved_random = (random.getstate(), numpy.random.get_state(), torch.get_rng_state())
+    saved_signals = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    data = input.encode() if isinstance(input, str) else (input or b"")
+    with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
+        streams = [Path(scratch) / name for name in ("stdin", "stdout", "stderr")]
+        streams[0].write_bytes(data)
+        sys.stdin = open(streams[0], encoding="utf-8")
+        sys.stdout, sys.stderr = (open(path, "w", encoding="utf-8") for path in streams[1:])
+        sys.argv = ["tagger", *map(str, args)]
+        os.environ["COLUMNS"] = "120"
+        try:
+            main()
+            code = 0
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+        except BaseException:  # what Python prints for an uncaught exception, and its exit code
+            traceback.print_exc(file=sys.stderr)
+            code = 1
+        finally:
+            for stream in (sys.stdin, sys.stdout, sys.stderr):
+                stream.close()
+            sys.stdin, sys.stdout, sys.stderr = saved_streams
+            sys.argv = saved_argv
+            os.environ.clear()
+            os.environ.update(saved_environment)
+            torch.set_num_threads(saved_threads)
+            random.setstate(saved_random[0])
+            numpy.random.set_state(saved_random[1])
+            torch.set_rng_state(saved_random[2])
+            for signum, handler in saved_signals.items():
+                signal.signal(signum, handler)
+            gc.unfreeze()  # what a command that tags froze for its own run
+            _standard_input.cache_clear()  # read once a process: the next command has its own
+        stdout, stderr = (path.read_text(encoding="utf-8") for path in streams[1:])
+    result = subprocess.CompletedProcess(["tagger", *map(str, args)], code, stdout, stderr)
+    if check and code != 0:
+        raise AssertionError(f"exit {code}\nstdout:\n{stdout}\nstderr:\n{stderr}")
     return result
 
 

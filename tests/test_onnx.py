@@ -1,5 +1,6 @@
 """Tagging on ONNX Runtime: the exported network against torch's, numpy decoding against the torch CRF,
-the engine choice, and a tagging path that never imports torch."""
+the engine choice, and a tagging path that never imports torch (in a child process; the other commands run in
+this one through the console script's ``main()``, conftest.tagger_in_process)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from bilstm_tagger.model.onnx_export import build_onnx
 from bilstm_tagger.model.trained import load_trained_model
 from bilstm_tagger.model.vocab import Vocab
 
-from conftest import ROOT, assert_one_line_error, tagger
+from conftest import ROOT, assert_one_line_error, tagger_in_process
 
 MODEL = ROOT / "tests" / "fixtures" / "format1" / "model"  # trained on data/ner, with pretrained vectors
 TEST = ROOT / "data" / "ner" / "test.txt"
@@ -98,7 +99,7 @@ def exported(tmp_path_factory):
     """A copy of the fixture model, with its model.onnx."""
     directory = tmp_path_factory.mktemp("onnx") / "model"
     shutil.copytree(MODEL, directory)
-    result = tagger("export", directory)
+    result = tagger_in_process("export", directory)
     assert "ONNX model written" in result.stderr
     return directory
 
@@ -130,12 +131,13 @@ def test_onnx_runs_model_onnx_and_torch_does_not(decoy):
     assert Tagger.load(decoy, engine="torch").engine == "torch"
     [document] = Tagger.load(decoy, engine="onnx").pipe(["Tom sings"])
     assert [entity.type for entity in document.entities] == ["MISC", "MISC"]
-    on_onnx = entity_types(tagger("tag", decoy, "--engine", "onnx", "-f", "jsonl", input=text).stdout)
+    on_onnx = entity_types(tagger_in_process("tag", decoy, "--engine", "onnx", "-f", "jsonl", input=text).stdout)
     assert on_onnx == [["MISC"] * 6, ["MISC"] * 2]  # test_both_engines_tag_alike: auto runs as onnx does
-    on_torch = entity_types(tagger("tag", decoy, "--engine", "torch", "-f", "jsonl", input=text).stdout)
+    on_torch = entity_types(tagger_in_process("tag", decoy, "--engine", "torch", "-f", "jsonl", input=text).stdout)
     assert len(on_torch) == 2 and on_torch != [["MISC"] * 6, ["MISC"] * 2]
     [evaluation_on_onnx, evaluation_on_torch] = [
-        json.loads(tagger("evaluate", decoy, TEST, "--json", "--engine", engine).stdout) for engine in ("onnx", "torch")
+        json.loads(tagger_in_process("evaluate", decoy, TEST, "--json", "--engine", engine).stdout)
+        for engine in ("onnx", "torch")
     ]
     assert evaluation_on_onnx["f1"] < evaluation_on_torch["f1"]
 
@@ -144,7 +146,7 @@ def test_both_engines_tag_alike(exported):
     # Two engines, not one twice: the onnx runs are ONNX Runtime's (test_onnx_runs_model_onnx_and_torch_does_not).
     assert Tagger.load(exported, engine="onnx").engine == "onnx" and Tagger.load(exported).engine == "onnx"
     runs = {
-        engine: tagger(
+        engine: tagger_in_process(
             "tag", exported, "--engine", engine, "--input-format", "conll", "-i", TEST, "-f", "jsonl", "--nbest", "3"
         )
         for engine in ("torch", "onnx", "auto")
@@ -162,7 +164,8 @@ def test_both_engines_tag_alike(exported):
         theirs_scores = [t["confidence"] for s in theirs["sentences"] for t in s["tokens"]]
         assert np.allclose(ours_scores, theirs_scores, rtol=0, atol=2e-4)  # 4 significant digits each
     evaluations = [
-        json.loads(tagger("evaluate", exported, TEST, "--json", "--engine", e).stdout) for e in ("torch", "onnx")
+        json.loads(tagger_in_process("evaluate", exported, TEST, "--json", "--engine", e).stdout)
+        for e in ("torch", "onnx")
     ]
     assert evaluations[0]["f1"] == evaluations[1]["f1"]
 
@@ -193,13 +196,13 @@ def test_a_model_onnx_of_other_weights_is_not_used(exported, tmp_path):
     weights = torch.load(copy / "model.pt")
     weights["projection.bias"] += 1.0
     torch.save(weights, copy / "model.pt")
-    result = tagger("tag", copy, input="Anna lives in Oslo\n")
+    result = tagger_in_process("tag", copy, input="Anna lives in Oslo\n")
     assert result.stdout.strip()
     assert "note: tagging with torch:" in result.stderr and "made from another model.pt" in result.stderr
-    assert_one_line_error(tagger("tag", copy, "--engine", "onnx", input="Anna\n", check=False), str(copy))
+    assert_one_line_error(tagger_in_process("tag", copy, "--engine", "onnx", input="Anna\n", check=False), str(copy))
     (copy / "model.onnx").write_bytes(b"not a model")
-    assert "note: tagging with torch:" in tagger("tag", copy, input="Anna lives in Oslo\n").stderr
+    assert "note: tagging with torch:" in tagger_in_process("tag", copy, input="Anna lives in Oslo\n").stderr
     (copy / "model.onnx").unlink()
-    result = tagger("tag", copy, "--engine", "onnx", input="Anna\n", check=False)
+    result = tagger_in_process("tag", copy, "--engine", "onnx", input="Anna\n", check=False)
     assert_one_line_error(result, str(copy))
     assert "tagger export" in result.stderr

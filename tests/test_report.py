@@ -1,6 +1,7 @@
 """``tagger report``: one HTML page that opens from a file, with the charts it promises and every text escaped.
 
-Models are trained through the command line, as a user would, small enough to take seconds.
+The models are the run's shared ones (conftest.py); the commands run in this process through the console
+script's ``main()`` (conftest.tagger_in_process), which prints, writes and exits as the command does.
 """
 
 import json
@@ -23,7 +24,7 @@ from bilstm_tagger.scoring.metrics import evaluate
 from bilstm_tagger.scoring.report import MISSING_MATPLOTLIB, EpochMetrics, ReportContent, read_metrics, render_report
 from bilstm_tagger.text.corpus import read_corpus
 
-from conftest import DATA, ROOT, assert_one_line_error, tagger
+from conftest import DATA, ROOT, assert_one_line_error, tagger_in_process
 
 TRAIN, DEV, TEST = DATA / "ner" / "train.txt", DATA / "ner" / "dev.txt", DATA / "ner" / "test.txt"
 POS_TRAIN, POS_DEV = DATA / "pos" / "train.conllu", DATA / "pos" / "dev.conllu"
@@ -78,7 +79,7 @@ def ner_model(trained_ner_model):
 @pytest.fixture(scope="module")
 def ner_page(ner_model, tmp_path_factory):
     output = tmp_path_factory.mktemp("reports") / "report.html"
-    result = tagger("report", ner_model, "--test", TEST, "--output", output)
+    result = tagger_in_process("report", ner_model, "--test", TEST, "--output", output)
     assert result.stdout == "" and f"Report written to {output}" in result.stderr
     return output.read_text(encoding="utf-8")
 
@@ -114,7 +115,7 @@ def test_the_saved_epoch_is_marked(ner_page, ner_model):
 
 
 def test_the_scores_per_type_are_those_of_tagger_evaluate(ner_page, ner_model):
-    expected = json.loads(tagger("evaluate", ner_model, TEST, "--json").stdout)
+    expected = json.loads(tagger_in_process("evaluate", ner_model, TEST, "--json").stdout)
     rows = re.findall(
         r'<tr data-label="([^"]+)"><td>[^<]*</td><td>([\d.]+)</td><td>([\d.]+)</td><td>([\d.]+)</td>', ner_page
     )
@@ -141,7 +142,7 @@ def test_the_reliability_diagram_bins_every_entity_the_model_predicts_on_the_tes
     table = reliability_table(ner_page)
     assert [lower for lower, *_ in table] == pytest.approx([i / 10 for i in range(10)])
     # Against tagger evaluate: every predicted entity is in one bin, and the bins' right ones are its true positives.
-    scores = json.loads(tagger("evaluate", ner_model, TEST, "--json").stdout)
+    scores = json.loads(tagger_in_process("evaluate", ner_model, TEST, "--json").stdout)
     gold_total = sum(row["support"] for row in scores["per_label"])
     true_positives = round(scores["recall"] / 100 * gold_total)
     predicted = round(true_positives / (scores["precision"] / 100))
@@ -218,7 +219,7 @@ def test_every_text_from_the_test_file_is_escaped(ner_model, tmp_path):
     test_file = tmp_path / "a<b>&c.txt"
     test_file.write_text(HOSTILE_TEST_FILE, encoding="utf-8")
     output = tmp_path / "report.html"
-    tagger("report", ner_model, "--test", test_file, "-o", output)
+    tagger_in_process("report", ner_model, "--test", test_file, "-o", output)
     page = output.read_text(encoding="utf-8")
     assert "<script" not in page and "<b>EVIL" not in page and "a<b>" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page  # in the example sentence
@@ -232,7 +233,7 @@ def test_every_text_from_the_test_file_is_escaped(ner_model, tmp_path):
 
 def test_a_part_of_speech_model_gets_the_tag_confusion_heat_map(trained_pos_model, tmp_path):
     output = tmp_path / "pos.html"
-    tagger("report", trained_pos_model, "--test", POS_DEV, "--output", output)
+    tagger_in_process("report", trained_pos_model, "--test", POS_DEV, "--output", output)
     page = output.read_text(encoding="utf-8")
     assert charts(page) == {"curves": 1, "scores": 1, "confusion": 1, "reliability": 1}, "no span error classes"
     table = reliability_table(page)
@@ -249,7 +250,7 @@ def test_a_part_of_speech_model_gets_the_tag_confusion_heat_map(trained_pos_mode
 
 def test_without_a_test_file_the_page_has_the_curves_and_says_what_a_test_file_adds(ner_model, tmp_path):
     output = tmp_path / "report.html"
-    tagger("report", ner_model, "-o", output)
+    tagger_in_process("report", ner_model, "-o", output)
     page = output.read_text(encoding="utf-8")
     assert charts(page) == {"curves": 1}
     assert "<dt>Test file</dt><dd>none</dd>" in page
@@ -277,16 +278,16 @@ def test_a_model_directory_without_metrics_is_a_one_line_error_and_the_old_page_
     (copy / "metrics.jsonl").unlink()
     output = tmp_path / "report.html"
     output.write_text("the previous page")
-    result = tagger("report", copy, "-o", output, check=False)
+    result = tagger_in_process("report", copy, "-o", output, check=False)
     assert_one_line_error(result, f"{copy / 'metrics.jsonl'}: missing file: no training record")
     assert output.read_text() == "the previous page"
 
 
 def test_not_a_model_directory_and_an_unreadable_test_file_are_one_line_errors(ner_model, tmp_path):
-    result = tagger("report", tmp_path, "-o", tmp_path / "report.html", check=False)
+    result = tagger_in_process("report", tmp_path, "-o", tmp_path / "report.html", check=False)
     assert_one_line_error(result, f"{tmp_path}: not a bilstm-tagger model directory (no config.json)")
     missing = tmp_path / "missing.txt"
-    result = tagger("report", ner_model, "--test", missing, "-o", tmp_path / "report.html", check=False)
+    result = tagger_in_process("report", ner_model, "--test", missing, "-o", tmp_path / "report.html", check=False)
     assert_one_line_error(result, f"{missing}: cannot read")
 
 
