@@ -254,7 +254,7 @@ def spacy_spans(text: str) -> list[tuple[int, int]]:
 def test_the_rules_are_those_of_the_installed_spacy():
     written = json.loads(english_tokenizer.RULES_FILE.read_text(encoding="utf-8"))
     assert written == english_tokenizer.rules_from_spacy(english_tokenizer.keeps_special_case), (
-        "spaCy's rules changed: python -m bilstm_tagger.text.english_tokenizer writes them again"
+        "spaCy's rules changed: english_tokenizer.write_rules() writes them again"
     )
 
 

@@ -15,8 +15,8 @@ to ``english_tokenizer.json`` by :func:`write_rules`:
 * ``sentence_final``: the characters that end a sentence for spaCy's rule-based sentencizer.
 
 ``tests/test_segmentation.py`` holds the JSON equal to what the installed spaCy gives and the
-tokens equal to spaCy's on UD English EWT and CoNLL-2003 text; ``python -m
-bilstm_tagger.text.english_tokenizer`` writes the file again (needs spaCy).
+tokens equal to spaCy's on UD English EWT and CoNLL-2003 text; :func:`write_rules` writes the file
+again (needs spaCy): ``python -c "from bilstm_tagger.text.english_tokenizer import write_rules; write_rules()"``.
 """
 
 from __future__ import annotations
@@ -238,7 +238,3 @@ def write_rules(path: Path = RULES_FILE) -> Path:
         json.dumps(rules_from_spacy(keeps_special_case), ensure_ascii=False, indent=0) + "\n", encoding="utf-8"
     )
     return path
-
-
-if __name__ == "__main__":  # a script (needs spaCy): the library itself never prints
-    print(f"wrote {write_rules()}")
