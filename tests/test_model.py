@@ -171,3 +171,26 @@ def test_gradients_are_the_same_on_every_backward_pass_with_several_threads(tiny
         torch.set_num_threads(threads)
     for other in gradients[1:]:
         assert all(torch.equal(a, b) for a, b in zip(gradients[0], other))
+
+
+def test_batch_arrays_are_the_ids_of_each_token_however_full_the_table_of_seen_words(monkeypatch):
+    """Vocab.arrays keeps the ids of the words it has seen; when that table is full it starts again,
+    and a batch's arrays are still each token's word id, character ids and distinct-word index."""
+    from bilstm_tagger.model import vocab as vocab_module
+    from bilstm_tagger.model.vocab import MAX_WORD_CHARS, Vocab
+
+    monkeypatch.setattr(vocab_module, "MAX_SEEN_WORDS", 6)
+    vocab = Vocab.build([(["Anna", "sang", "in", "Oslo", "1996"], ["S-PER", "O", "O", "S-LOC", "O"])])
+    batches = [[["Anna", "sang"], ["in", "Oslo", "Oslo"]], [["Zürich", "2003", "Anna"], ["x" * 70]], [["sang"]]]
+    for sentences in batches * 2:  # the table fills up, starts again, and is read back
+        batch = vocab.arrays(sentences)
+        for row, tokens in enumerate(sentences):
+            assert batch.word_ids[row, : len(tokens)].tolist() == [vocab.word_id(token) for token in tokens]
+            assert (batch.word_ids[row, len(tokens) :] == 0).all()
+            for column, token in enumerate(tokens):
+                chars = batch.char_ids[batch.char_index[row, column]]
+                expected = vocab.char_ids(token)[:MAX_WORD_CHARS]
+                assert chars[: len(expected)].tolist() == expected and not chars[len(expected) :].any()
+        assert batch.lengths.tolist() == [len(tokens) for tokens in sentences]
+        assert batch.char_ids.shape[0] == len({token for tokens in sentences for token in tokens})
+        assert len(vocab._seen.row_of) <= 6  # bounded: the table started again when full

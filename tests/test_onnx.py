@@ -25,6 +25,7 @@ from bilstm_tagger.model.crf_scores import CrfScores
 from bilstm_tagger.model.onnx_export import build_onnx
 from bilstm_tagger.model.trained import load_trained_model
 from bilstm_tagger.model.vocab import Vocab
+from bilstm_tagger.text.corpus import read_corpus
 
 from conftest import ROOT, assert_one_line_error, tagger_in_process
 
@@ -44,7 +45,8 @@ def test_numpy_viterbi_gives_the_torch_crf_paths(seed):
     lengths = [9, 1, 4, 7, 2, 9]
     mask = torch.arange(9)[None, :] < torch.tensor(lengths)[:, None]
     expected = crf.decode(emissions, mask)
-    assert CrfScores.from_crf(crf).viterbi(emissions.numpy(), lengths) == expected
+    paths = CrfScores.from_crf(crf).viterbi(emissions.numpy(), lengths)  # (B, T)
+    assert [row[:length].tolist() for row, length in zip(paths, lengths)] == expected
     assert [len(path) for path in expected] == lengths
 
 
@@ -96,11 +98,23 @@ def test_the_onnx_network_gives_torchs_emissions(layers, extra_words, cell, char
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """A copy of the fixture model, with its model.onnx."""
+    """A copy of the fixture model (an older one: pretrained.pt), with its model.onnx and model.int8.onnx."""
     directory = tmp_path_factory.mktemp("onnx") / "model"
     shutil.copytree(MODEL, directory)
-    result = tagger_in_process("export", directory)
-    assert "ONNX model written" in result.stderr
+    before = checkpoint.load_extra_word_vectors(directory)
+    result = tagger_in_process("export", directory, "--quantize", "int8")
+    assert "ONNX model written" in result.stderr and "model.int8.onnx" in result.stderr
+    # The vectors moved to pretrained.npy, unchanged, and both graphs read them there.
+    assert not (directory / "pretrained.pt").exists()
+    assert torch.equal(checkpoint.load_extra_word_vectors(directory), before)
+    for name in ("model.onnx", "model.int8.onnx"):
+        [vectors] = [
+            t
+            for t in onnx.load(directory / name, load_external_data=False).graph.initializer
+            if t.name == "extra_word_vectors"
+        ]
+        assert {entry.key: entry.value for entry in vectors.external_data}["location"] == "pretrained.npy"
+        assert not vectors.raw_data
     return directory
 
 
@@ -206,3 +220,26 @@ def test_a_model_onnx_of_other_weights_is_not_used(exported, tmp_path):
     result = tagger_in_process("tag", copy, "--engine", "onnx", input="Anna\n", check=False)
     assert_one_line_error(result, str(copy))
     assert "tagger export" in result.stderr
+
+
+def test_the_int8_graph_runs_only_when_asked_and_tags_nearly_as_the_float_one(exported, tmp_path):
+    """``--engine onnx-int8`` runs model.int8.onnx, with int8 weights; ``auto`` keeps the float graph."""
+    graph = onnx.load(exported / "model.int8.onnx", load_external_data=False)
+    operators = {node.op_type for node in graph.graph.node}
+    assert {"DynamicQuantizeLSTM", "MatMulInteger"} <= operators and "LSTM" not in operators
+    assert Tagger.load(exported).engine == "onnx"
+    quantized = Tagger.load(exported, engine="onnx-int8")
+    assert quantized.engine == "onnx-int8"
+    sentences = [s.tokens for s in read_corpus(TEST)]
+    tags = [s.tags for s in quantized.tag(sentences)]
+    float_tags = [s.tags for s in Tagger.load(exported, engine="onnx").tag(sentences)]
+    pairs = [(a, b) for x, y in zip(tags, float_tags) for a, b in zip(x, y)]
+    assert sum(a == b for a, b in pairs) / len(pairs) > 0.97
+    result = json.loads(tagger_in_process("evaluate", exported, TEST, "--json", "--engine", "onnx-int8").stdout)
+    assert result["f1"] > 0
+    copy = tmp_path / "model"
+    shutil.copytree(exported, copy)
+    (copy / "model.int8.onnx").unlink()
+    result = tagger_in_process("tag", copy, "--engine", "onnx-int8", input="Anna\n", check=False)
+    assert_one_line_error(result, str(copy))
+    assert "tagger export --quantize int8" in result.stderr

@@ -72,11 +72,20 @@ def set_threads(threads: int | None) -> int:
     return threads
 
 
+# Container objects allocated between two collections of the young generation (Python's default: 700).
+TAGGING_GC_THRESHOLD = 100_000
+
+
 def freeze_loaded_objects() -> None:
-    """Keep what is loaded so far (a model's 400,000-word vocabulary) out of the garbage collector's scans.
+    """Keep what is loaded so far (a model's vocabulary) out of the garbage collector's scans, and
+    collect the young generation every :data:`TAGGING_GC_THRESHOLD` allocations.
 
     Tagging makes many short-lived objects, and each full collection would walk the vocabulary's
     strings and dictionaries again: on 500,000 tokens of CoNLL-2003 that was a fifth of the time
-    (7.8–8.4 s against 5.8–6.7 s frozen). For commands that load a model once and then tag.
+    (7.8–8.4 s against 5.8–6.7 s frozen). Its objects (offsets, tags, records) are freed by their
+    reference counts, not by the collector, which only walked them: collecting every 100,000
+    allocations instead of 700 made steady tagging 10% faster (164–167k → 182–187k tokens/s, as
+    fast as with no collection at all). For commands that load a model once and then tag.
     """
     gc.freeze()
+    gc.set_threshold(TAGGING_GC_THRESHOLD, *gc.get_threshold()[1:])

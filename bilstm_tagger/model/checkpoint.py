@@ -7,8 +7,11 @@ Layout of ``MODEL_DIR``:
 * ``vocab.json``: the word, character and tag vocabularies (plain JSON);
 * ``model.pt``: the weights, a ``state_dict`` of plain tensors, read back with
   ``torch.load(weights_only=True)``, which refuses any pickled object that is not a tensor;
-* ``pretrained.pt`` (models trained with ``--embeddings``): float16 vectors of the pretrained
-  words that do not occur in the training data, so that the model knows them at tagging time;
+* ``pretrained.npy`` (models trained with ``--embeddings``): float16 vectors of the pretrained
+  words that do not occur in the training data, so that the model knows them at tagging time. A
+  plain NumPy array file (read with ``allow_pickle=False``) whose data starts at a page boundary:
+  ``model.onnx`` points into it instead of holding a second copy, and ONNX Runtime can map it.
+  Models written before it was introduced hold them in ``pretrained.pt`` (one float16 tensor), still read;
 * ``calibration.json`` (optional): the temperature that makes the CRF's probabilities calibrated,
   fitted on the dev set when training ends or by ``tagger calibrate`` (:mod:`bilstm_tagger.training.calibration`);
   without it the temperature is 1;
@@ -16,6 +19,8 @@ Layout of ``MODEL_DIR``:
   Runtime, written when training ends and by ``tagger export`` (:mod:`bilstm_tagger.model.onnx_export`);
   it records the SHA-256 of the ``model.pt``, ``vocab.json`` and model settings it was made from, and is
   not used once they changed;
+* ``model.int8.onnx`` (optional): the same network with its LSTM and projection weights quantized
+  to int8, written by ``tagger export --quantize int8`` and used only with ``--engine onnx-int8``;
 * ``metrics.jsonl``: one JSON object per training epoch (written by :class:`~bilstm_tagger.training.run_directory.RunDirectory`);
 * ``resume.pt``: while training runs, the state to continue it from the last completed epoch
   (weights, optimiser, random-number and early-stopping state); removed when training ends.
@@ -42,11 +47,14 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 VOCAB_FILE = "vocab.json"
 WEIGHTS_FILE = "model.pt"
-PRETRAINED_FILE = "pretrained.pt"
+PRETRAINED_FILE = "pretrained.npy"
+LEGACY_PRETRAINED_FILE = "pretrained.pt"  # what older models hold instead
+PAGE_SIZE = 4096  # pretrained.npy's data starts at a multiple of it
 METRICS_FILE = "metrics.jsonl"
 RESUME_FILE = "resume.pt"
 CALIBRATION_FILE = "calibration.json"
 ONNX_FILE = "model.onnx"
+INT8_ONNX_FILE = "model.int8.onnx"
 
 
 @dataclass
@@ -91,7 +99,7 @@ def _json_bytes(data: dict) -> bytes:
 def save_checkpoint(
     directory: str | os.PathLike, info: CheckpointInfo, state_dict: dict, extra_word_vectors=None
 ) -> None:
-    """Write a whole checkpoint: ``model.pt``, ``pretrained.pt`` (if any), ``vocab.json``, ``config.json``.
+    """Write a whole checkpoint: ``model.pt``, ``pretrained.npy`` (if any), ``vocab.json``, ``config.json``.
 
     All are written before any replaces an older file, so a failed save (disk full) leaves the
     previous checkpoint whole. ``extra_word_vectors`` (``(N, word_dim)`` float16) are the frozen
@@ -103,7 +111,7 @@ def save_checkpoint(
         directory / WEIGHTS_FILE: _tensor_bytes({key: value.detach().cpu() for key, value in state_dict.items()})
     }
     if extra_word_vectors is not None and len(extra_word_vectors):
-        contents[directory / PRETRAINED_FILE] = _tensor_bytes({"vectors": extra_word_vectors.detach().cpu()})
+        contents[directory / PRETRAINED_FILE] = vectors_bytes(extra_word_vectors.detach().cpu().numpy())
     contents[directory / VOCAB_FILE] = (json.dumps(info.vocab, ensure_ascii=False) + "\n").encode("utf-8")
     contents[directory / CONFIG_FILE] = _json_bytes(info.config_json())
     _write(contents)
@@ -268,16 +276,67 @@ def load_weights(directory: str | os.PathLike, device: str = "cpu") -> dict:
 
 
 def load_extra_word_vectors(directory: str | os.PathLike):
-    """The frozen pretrained vectors of ``pretrained.pt``: a ``(N, D)`` float16 tensor."""
+    """The frozen pretrained vectors of ``pretrained.npy`` (or of an older model's ``pretrained.pt``):
+    a ``(N, D)`` float16 tensor.
+
+    Raises:
+        InputError: missing, truncated or corrupted file, or one that holds something else.
+    """
+    import numpy as np
     import torch
 
     path = Path(directory) / PRETRAINED_FILE
+    legacy = Path(directory) / LEGACY_PRETRAINED_FILE
+    if not path.is_file() and legacy.is_file():
+        data = _load_safely(legacy)
+        if not isinstance(data, dict) or not isinstance(data.get("vectors"), torch.Tensor):
+            raise InputError("refused to load: expected a tensor of vectors", legacy)
+        return data["vectors"]
     if not path.is_file():
         raise InputError("missing file: the checkpoint's vocabulary names pretrained words", path)
-    data = _load_safely(path)
-    if not isinstance(data, dict) or not isinstance(data.get("vectors"), torch.Tensor):
-        raise InputError("refused to load: expected a tensor of vectors", path)
-    return data["vectors"]
+    vectors, _ = read_vectors(path)
+    return torch.from_numpy(np.array(vectors))  # a copy: the mapped file is read-only
+
+
+def move_legacy_vectors(directory: str | os.PathLike) -> bool:
+    """Rewrite an older model's ``pretrained.pt`` as ``pretrained.npy`` (the same float16 values), then remove
+    it, so that ``model.onnx`` can share the vectors. Returns whether there was one to move."""
+    directory = Path(directory)
+    legacy = directory / LEGACY_PRETRAINED_FILE
+    if (directory / PRETRAINED_FILE).exists() or not legacy.is_file():
+        return False
+    _write({directory / PRETRAINED_FILE: vectors_bytes(load_extra_word_vectors(directory).numpy())})
+    legacy.unlink()
+    return True
+
+
+def read_vectors(path: str | os.PathLike):
+    """``pretrained.npy`` mapped into memory, and where its data starts in the file: ``((N, D) float16 array, offset)``.
+
+    Raises:
+        InputError: not a 2-dimensional float16 NumPy array file, or a truncated one.
+    """
+    import numpy as np
+
+    try:
+        vectors = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise InputError(f"cannot read: truncated or corrupted file ({_first_line(error)})", path) from None
+    if vectors.dtype != np.float16 or vectors.ndim != 2:
+        raise InputError(f"expected a 2-dimensional float16 array, found {vectors.dtype} {vectors.shape}", path)
+    return vectors, vectors.offset
+
+
+def vectors_bytes(vectors) -> bytes:
+    """A float16 ``(N, D)`` array as a ``.npy`` file whose header is padded to :data:`PAGE_SIZE` bytes
+    (spaces before its newline, which the format allows), so that the data starts at a page boundary."""
+    import numpy as np
+
+    header = np.lib.format.header_data_from_array_1_0(np.ascontiguousarray(vectors, dtype=np.float16))
+    text = repr({key: header[key] for key in sorted(header)}).encode("latin1")
+    prefix = np.lib.format.magic(1, 0)
+    room = PAGE_SIZE - len(prefix) - 2  # 2: the header's length, a little-endian uint16
+    return prefix + room.to_bytes(2, "little") + text.ljust(room - 1) + b"\n" + vectors.astype(np.float16).tobytes()
 
 
 def _load_safely(path: Path, device: str = "cpu"):

@@ -13,6 +13,9 @@ Inputs (int64): ``word_ids`` ``(B, T)``, ``char_ids`` ``(U, L)``, ``char_index``
 ``lengths`` ``(B,)``, as :meth:`~bilstm_tagger.model.vocab.Vocab.arrays` gives them; output:
 ``emissions`` ``(B, T, K)`` float32. The file also holds, as metadata, the CRF's scores (decoding
 is numpy: :mod:`bilstm_tagger.model.crf_scores`) and the SHA-256 of what it was made from (:func:`~bilstm_tagger.model.trained.source_digest`).
+The pretrained vectors (400,000 × 50 with GloVe: 40 MB) are not in it: the graph names them in the
+model directory's ``pretrained.npy`` (ONNX external data), which torch reads too, so a model
+directory holds them once. ``model.int8.onnx`` (:func:`quantize_int8`) shares them the same way.
 
 Writing it needs the ``onnx`` package (the ``onnx`` extra), and torch to read the weights.
 """
@@ -20,6 +23,7 @@ Writing it needs the ``onnx`` package (the ``onnx`` extra), and torch to read th
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +35,7 @@ from bilstm_tagger.base.errors import InputError
 from bilstm_tagger.base.files import replace_all
 from bilstm_tagger.base.runtime import set_threads
 from bilstm_tagger.model import checkpoint
+from bilstm_tagger.model.config import QUANTIZATIONS
 from bilstm_tagger.model.crf_scores import CrfScores
 from bilstm_tagger.model.trained import ONNX_FORMAT, load_trained_model, source_digest
 from bilstm_tagger.model.vocab import Vocab
@@ -55,12 +60,18 @@ class ExportResult:
     bytes: int
 
 
-def export_model(directory: str | os.PathLike) -> ExportResult:
-    """Write ``MODEL_DIR/model.onnx`` from the model's current weights (replacing any older one).
+def export_model(directory: str | os.PathLike, quantize: str | None = None) -> list[ExportResult]:
+    """Write ``MODEL_DIR/model.onnx`` from the model's current weights (replacing any older one), and
+    with ``quantize="int8"`` also ``model.int8.onnx`` (:func:`quantize_int8`); one result per file written.
+
+    The graph shares the pretrained vectors of ``pretrained.npy``; an older model's ``pretrained.pt``
+    is rewritten as one first (:func:`~bilstm_tagger.model.checkpoint.move_legacy_vectors`).
 
     Raises:
-        InputError: ``onnx`` not installed, or the model directory does not load.
+        InputError: ``onnx`` not installed, an unknown quantization, or the model directory does not load.
     """
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        raise InputError(f"unknown quantization {quantize!r} (choose {', '.join(QUANTIZATIONS)})")
     try:
         import onnx  # noqa: F401
     except ImportError:
@@ -71,6 +82,7 @@ def export_model(directory: str | os.PathLike) -> ExportResult:
     vocab = Vocab.from_json(info.vocab)
     set_threads(1)
     model = load_trained_model(directory, info, vocab)
+    checkpoint.move_legacy_vectors(directory)
     metadata = {
         "format": ONNX_FORMAT,
         "source_sha256": source_digest(directory, info),
@@ -78,24 +90,97 @@ def export_model(directory: str | os.PathLike) -> ExportResult:
         "tags": json.dumps(vocab.tags.itos),
         "package_version": __version__,
     }
-    data = build_onnx(model, metadata).SerializeToString()
-    path = Path(directory) / checkpoint.ONNX_FILE
+    vectors_path = Path(directory) / checkpoint.PRETRAINED_FILE
+    shared = None
+    if len(model.extra_word_vectors) and vectors_path.is_file():
+        shared = SharedVectors(checkpoint.PRETRAINED_FILE, checkpoint.read_vectors(vectors_path)[1])
+    float_model = build_onnx(model, metadata, shared)
+    results = [_write_model(Path(directory) / checkpoint.ONNX_FILE, float_model, shared)]
+    if quantize == "int8":
+        quantized = quantize_int8(float_model, directory)
+        results.append(_write_model(Path(directory) / checkpoint.INT8_ONNX_FILE, quantized, shared))
+    return results
+
+
+def quantize_int8(float_model, directory: str | os.PathLike):
+    """The graph with ONNX Runtime's dynamic int8 quantization of its ``LSTM`` and ``MatMul`` nodes.
+
+    Their weights are stored as int8 with a scale per tensor, and each input is quantized as it
+    comes (``DynamicQuantizeLSTM``, ``MatMulInteger``); the character tables, the word vectors and
+    the CRF stay float. ``directory`` holds any file the graph's vectors are shared from.
+    """
+    import tempfile
+
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    properties = {entry.key: entry.value for entry in float_model.metadata_props}
+    shared = {tensor.name: tensor for tensor in float_model.graph.initializer if tensor.external_data}
+    inline = onnx.ModelProto()
+    inline.CopyFrom(float_model)
+    for tensor in inline.graph.initializer:  # the quantizer reads the model whole: the vectors in it, for now
+        if tensor.name in shared:
+            vectors, _ = checkpoint.read_vectors(Path(directory) / tensor.external_data[0].value)
+            tensor.CopyFrom(onnx.numpy_helper.from_array(np.array(vectors), tensor.name))
+    with tempfile.TemporaryDirectory() as scratch:
+        target = Path(scratch) / "int8.onnx"
+        logging.disable(logging.WARNING)  # its advice to pre-process the graph is for convolutional networks
+        try:
+            quantize_dynamic(inline, target, op_types_to_quantize=["LSTM", "MatMul"], weight_type=QuantType.QInt8)
+        finally:
+            logging.disable(logging.NOTSET)
+        quantized = onnx.load(str(target))
+    for tensor in quantized.graph.initializer:  # and back to the file they are shared from
+        if tensor.name in shared:
+            tensor.CopyFrom(shared[tensor.name])
+    onnx.helper.set_model_props(quantized, {**properties, "quantization": "int8"})
+    return quantized
+
+
+def _write_model(path: Path, onnx_model, shared: SharedVectors | None) -> ExportResult:
+    """Write an ONNX model atomically; one that shares the vectors' file is checked where it lies."""
+    data = onnx_model.SerializeToString()
     try:
         replace_all({path: data})
     except OSError as error:
         raise OSError(error.errno, f"cannot write {path}: {error.strerror}") from None
+    if shared is not None:
+        from onnx import checker
+
+        checker.check_model(str(path))  # by its path, so that the vectors' file is found next to it
     return ExportResult(str(path), len(data))
 
 
-def build_onnx(model: BiLstmCrf, metadata: dict[str, str] | None = None):
-    """The ONNX model (an ``onnx.ModelProto``) of a network's emissions, with ``metadata`` as its properties."""
+@dataclass(frozen=True)
+class SharedVectors:
+    """Where ``model.onnx`` finds the pretrained vectors instead of holding them: a file of the model
+    directory (``pretrained.npy``) and the offset of its float16 data."""
+
+    file: str
+    offset: int
+
+
+def build_onnx(model: BiLstmCrf, metadata: dict[str, str] | None = None, shared: SharedVectors | None = None):
+    """The ONNX model (an ``onnx.ModelProto``) of a network's emissions, with ``metadata`` as its properties.
+
+    ``shared``: the pretrained vectors stay in their file, which the graph names (ONNX's external
+    data); without it, the graph holds them.
+    """
     from onnx import TensorProto, checker, helper, numpy_helper
 
     nodes = []
     initializers = []
 
-    def constant(name: str, array: np.ndarray) -> str:
-        initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+    def constant(name: str, array: np.ndarray, external: SharedVectors | None = None) -> str:
+        if external is None:
+            initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+            return name
+        tensor = TensorProto(name=name, data_type=helper.np_dtype_to_tensor_dtype(array.dtype), dims=array.shape)
+        tensor.data_location = TensorProto.EXTERNAL
+        for key, value in (("location", external.file), ("offset", external.offset), ("length", array.nbytes)):
+            entry = tensor.external_data.add()
+            entry.key, entry.value = key, str(value)
+        initializers.append(tensor)
         return name
 
     def node(op: str, inputs: list[str], output: str, output_index: int = 0, **attributes) -> str:
@@ -108,7 +193,7 @@ def build_onnx(model: BiLstmCrf, metadata: dict[str, str] | None = None):
         return tensor.detach().cpu().numpy()
 
     config = model.config
-    words = _word_vectors(model, node, constant, weight)  # (B, T, word_dim)
+    words = _word_vectors(model, node, constant, weight, shared)  # (B, T, word_dim)
     if config.char_encoder == "cnn":
         word_chars = _char_cnn(model, node, constant, weight)  # (U, char_filters)
     else:
@@ -153,7 +238,8 @@ def build_onnx(model: BiLstmCrf, metadata: dict[str, str] | None = None):
     )
     onnx_model.ir_version = IR_VERSION
     helper.set_model_props(onnx_model, metadata or {})
-    checker.check_model(onnx_model)
+    if shared is None:  # with shared vectors, the file is checked where it lies (export_model)
+        checker.check_model(onnx_model)
     return onnx_model
 
 
@@ -273,8 +359,9 @@ def _encoder_layer(model: BiLstmCrf, layer: int, layer_input: str, lengths: str,
     return node("LSTM", inputs, f"{prefix}_y", **options)
 
 
-def _word_vectors(model: BiLstmCrf, node, constant, weight) -> str:
-    """Nodes of :meth:`BiLstmCrf.embed_words`: trained embeddings, or the frozen float16 pretrained vectors."""
+def _word_vectors(model: BiLstmCrf, node, constant, weight, shared: SharedVectors | None) -> str:
+    """Nodes of :meth:`BiLstmCrf.embed_words`: trained embeddings, or the frozen float16 pretrained vectors
+    (in the graph, or in the file ``shared`` names)."""
     table = constant("word_embedding", weight(model.word_embedding.weight))
     extra = model.extra_word_vectors
     if extra.size(0) == 0:
@@ -287,7 +374,8 @@ def _word_vectors(model: BiLstmCrf, node, constant, weight) -> str:
     )
     extra_ids = node("Sub", ["word_ids", trained_words], "extra_word_offsets")
     extra_ids = node("Max", [extra_ids, constant("zero_id", np.array(0, dtype=np.int64))], "extra_word_ids")
-    extra_vectors = node("Gather", [constant("extra_word_vectors", weight(extra)), extra_ids], "extra_vectors_half")
+    vectors = constant("extra_word_vectors", weight(extra), shared)
+    extra_vectors = node("Gather", [vectors, extra_ids], "extra_vectors_half")
     from onnx import TensorProto
 
     extra_vectors = node("Cast", [extra_vectors], "extra_vectors", to=TensorProto.FLOAT)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 PAD, UNK = "<pad>", "<unk>"
 MAX_WORD_CHARS = 64  # longer words keep their first 64 characters for the character CNN
+MAX_SEEN_WORDS = 200_000  # words whose ids a vocabulary keeps while tagging (36 MB of ids at most)
 _DIGITS = re.compile(r"\d")
 
 
@@ -120,7 +121,7 @@ class Vocab:
         self.extra_words = list(extra_words or [])
         self._extra_index: dict[str, int] | None = None  # built on the first look-up that needs it
         self._word_id_cache: dict[str, int] = {}
-        self._char_ids_cache: dict[str, list[int]] = {}
+        self._seen: _SeenWords | None = None  # made on the first batch
 
     @classmethod
     def build(cls, sentences: Iterable[tuple[Sequence[str], Sequence[str]]]) -> Vocab:
@@ -206,38 +207,78 @@ class Vocab:
         """Pad a list of non-empty token lists into an :class:`EncodedBatch` of numpy arrays."""
         import numpy as np
 
-        lengths = [len(tokens) for tokens in sentences]
-        batch_size, max_length = len(sentences), max(lengths)
-        word_id, char_ids_of = self.word_id, self.char_ids
-        # Flat Python lists first, then one array each: far cheaper than nested lists or an array per row.
-        word_ids: list[int] = []
-        char_index: list[int] = []
-        distinct: dict[str, int] = {}
-        for tokens in sentences:
-            padding = [0] * (max_length - len(tokens))
-            word_ids += [word_id(token) for token in tokens]
-            word_ids += padding
-            char_index += [distinct.setdefault(token, len(distinct)) for token in tokens]
-            char_index += padding
+        lengths = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
+        batch_size, max_length = len(sentences), int(lengths.max())
+        tokens = [token for sentence in sentences for token in sentence]
+        # Per token, only C loops (a dict of the distinct words, one lookup each); per distinct word,
+        # one lookup of its row among the words seen before, whose ids are kept as arrays.
+        distinct = list(dict.fromkeys(tokens))  # in order of first occurrence
+        position = {word: index for index, word in enumerate(distinct)}
+        char_index = np.fromiter(map(position.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+        if self._seen is None:
+            self._seen = _SeenWords(self)
+        rows = self._seen.rows(distinct)
+        real = np.arange(max_length)[None, :] < lengths[:, None]  # (B, T), row-major as ``tokens``
+        padded_word_ids = np.zeros((batch_size, max_length), dtype=np.int64)
+        padded_word_ids[real] = self._seen.word_ids[rows][char_index]
+        padded_char_index = np.zeros((batch_size, max_length), dtype=np.int64)
+        padded_char_index[real] = char_index
         char_length = min(MAX_WORD_CHARS, max(map(len, distinct)))
-        char_ids: list[int] = []
-        for word in distinct:
-            ids = char_ids_of(word)
-            char_ids += ids
-            char_ids += [0] * (char_length - len(ids))
         return EncodedBatch(
-            word_ids=np.array(word_ids, dtype=np.int64).reshape(batch_size, max_length),
-            char_ids=np.array(char_ids, dtype=np.int64).reshape(len(distinct), char_length),
-            char_index=np.array(char_index, dtype=np.int64).reshape(batch_size, max_length),
-            lengths=np.array(lengths, dtype=np.int64),
+            word_ids=padded_word_ids,
+            char_ids=self._seen.char_ids[rows, :char_length].astype(np.int64),
+            char_index=padded_char_index,
+            lengths=lengths,
         )
 
     def char_ids(self, word: str) -> list[int]:
         """The character ids of a word's first ``MAX_WORD_CHARS`` characters (1 for unknown ones)."""
-        cached = self._char_ids_cache.get(word)
-        if cached is None:
-            stoi = self.chars.stoi
-            cached = [stoi.get(char, 1) for char in word[:MAX_WORD_CHARS]]
-            if len(self._char_ids_cache) < 200_000:  # bounded, like the word id cache
-                self._char_ids_cache[word] = cached
-        return cached
+        stoi = self.chars.stoi
+        return [stoi.get(char, 1) for char in word[:MAX_WORD_CHARS]]
+
+
+class _SeenWords:
+    """The words a :class:`Vocab` has encoded, each once: its word id and its character ids (0-padded to
+    ``MAX_WORD_CHARS``), as rows of two arrays, so that a batch's ids are two array look-ups.
+
+    At most :data:`MAX_SEEN_WORDS` rows: memory stays bounded on a stream of ever new words (the
+    table starts again when full, before a batch, so that a batch's rows stay valid).
+    """
+
+    def __init__(self, vocab: Vocab):
+        import numpy as np
+
+        self.vocab = vocab
+        self.row_of: dict[str, int] = {}
+        self.word_ids = np.zeros(1024, dtype=np.int64)
+        # int16 where the characters allow it: half the memory of a full table
+        char_type = np.int16 if len(vocab.chars) <= np.iinfo(np.int16).max else np.int32
+        self.char_ids = np.zeros((1024, MAX_WORD_CHARS), dtype=char_type)
+
+    def rows(self, words: list[str]):
+        """``(len(words),)`` each word's row, adding those not seen yet."""
+        import numpy as np
+
+        rows = list(map(self.row_of.get, words))
+        if None in rows:
+            if len(self.row_of) + len(words) > MAX_SEEN_WORDS:
+                self.row_of.clear()
+                rows = [None] * len(words)
+            for index, (word, row) in enumerate(zip(words, rows)):
+                if row is None:
+                    rows[index] = self._add(word)
+        return np.array(rows, dtype=np.intp)
+
+    def _add(self, word: str) -> int:
+        import numpy as np
+
+        row = len(self.row_of)
+        if row == len(self.word_ids):  # twice the room
+            self.word_ids = np.concatenate([self.word_ids, np.zeros_like(self.word_ids)])
+            self.char_ids = np.concatenate([self.char_ids, np.zeros_like(self.char_ids)])
+        ids = self.vocab.char_ids(word)
+        self.word_ids[row] = self.vocab.word_id(word)
+        self.char_ids[row, : len(ids)] = ids
+        self.char_ids[row, len(ids) :] = 0
+        self.row_of[word] = row
+        return row

@@ -23,7 +23,7 @@ from bilstm_tagger.text.corpus import CorpusReading, Sentence, corpus_name, read
 if TYPE_CHECKING:  # seqeval and scikit-learn take seconds to import: reading the file needs neither
     from bilstm_tagger.scoring.analysis import ErrorAnalysis
     from bilstm_tagger.scoring.metrics import EvaluationReport
-    from bilstm_tagger.tagging.batches import ProbabilityRequest
+    from bilstm_tagger.tagging.decoding import ProbabilityRequest
 
 
 class SentenceTagger(Protocol):

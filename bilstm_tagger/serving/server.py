@@ -42,8 +42,8 @@ from typing import TYPE_CHECKING
 
 from bilstm_tagger.base.errors import InputError
 from bilstm_tagger.model.config import BUFFER_BATCHES, TAG_BATCH_SIZE
-from bilstm_tagger.tagging.batches import ProbabilityRequest
-from bilstm_tagger.tagging.formats import jsonl_object
+from bilstm_tagger.tagging.decoding import ProbabilityRequest
+from bilstm_tagger.tagging.formats import json_text, jsonl_object
 from bilstm_tagger.text.documents import TextInput, pretokenized, raw_text
 from bilstm_tagger.version import __version__
 
@@ -365,7 +365,7 @@ def make_app(tagger, settings: ServerSettings):
     description = openapi(settings)
 
     def answer(data, status: int = 200) -> web.Response:
-        return web.Response(text=json.dumps(data, ensure_ascii=False), status=status, content_type="application/json")
+        return web.Response(text=json_text(data), status=status, content_type="application/json")
 
     async def tag(request: web.Request) -> web.Response:
         try:

@@ -2,68 +2,33 @@
 
 Sentences are read a buffer at a time, sorted by length inside the buffer so that batches carry
 little padding, decoded batch by batch, and given back in input order, as tag lists in the
-scheme the model predicts in, with their probabilities when asked (:class:`ProbabilityRequest`).
+scheme the model predicts in, with their probabilities when asked (:class:`~bilstm_tagger.tagging.decoding.ProbabilityRequest`).
 The network that scores the tags runs on torch or ONNX Runtime (:mod:`bilstm_tagger.tagging.engines`);
-the rest is numpy, the same for both.
+the rest is numpy, the same for both, and on whole batches (:mod:`bilstm_tagger.tagging.decoding`).
 Training's dev evaluation and :class:`~bilstm_tagger.tagging.tagger.Tagger` both decode through here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from functools import reduce
 from itertools import islice
 
 from bilstm_tagger.base.errors import InputError
-from bilstm_tagger.base.schemes import Span, continuation_tags, tags_to_spans
+from bilstm_tagger.base.schemes import Span
 from bilstm_tagger.model.config import BUFFER_BATCHES, MAX_BATCH_TOKENS, MAX_SEGMENT_TOKENS, TAG_BATCH_SIZE
 from bilstm_tagger.model.vocab import Vocab
+from bilstm_tagger.tagging.decoding import PLAIN, Prediction, ProbabilityRequest, decode_batch
 from bilstm_tagger.tagging.engines import EmissionNetwork
-from bilstm_tagger.tagging.posteriors import SentencePosterior, merge_nbest, sentence_posteriors
+from bilstm_tagger.tagging.posteriors import merge_nbest
 from bilstm_tagger.tagging.predictions import NBestPath
-
-
-@dataclass(frozen=True)
-class ProbabilityRequest:
-    """What to compute besides the best tags.
-
-    Attributes:
-        confidence: each token's and each entity's probability (:mod:`bilstm_tagger.tagging.posteriors`).
-        nbest: how many of the best tag sequences to give, with their probabilities (0: none).
-        temperature: the model's calibration temperature; every CRF score is divided by it.
-    """
-
-    confidence: bool = False
-    nbest: int = 0
-    temperature: float = 1.0
-
-    @property
-    def needs_posteriors(self) -> bool:
-        return self.confidence or self.nbest > 0
-
-
-PLAIN = ProbabilityRequest()
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """One sentence's best tags in the model's scheme and, where asked, their probabilities.
-
-    ``spans`` are those of ``tags`` where they were read (for ``span_scores``, which follow them);
-    ``nbest`` paths are in the model's scheme.
-    """
-
-    tags: list[str]
-    tag_scores: list[float] | None = None
-    span_scores: list[float] | None = None
-    nbest: list[NBestPath] | None = None
-    spans: list[Span] | None = None
+from bilstm_tagger.tagging.spans import SpanTables
 
 
 def predict_tags(
     network: EmissionNetwork,
     vocab: Vocab,
+    tables: SpanTables,
     sentences: Iterable[Sequence[str]],
     batch_size: int = TAG_BATCH_SIZE,
     buffer_batches: int = BUFFER_BATCHES,
@@ -77,25 +42,26 @@ def predict_tags(
     check_batch_size(batch_size)
     iterator = iter(sentences)
     while buffer := list(islice(iterator, batch_size * buffer_batches)):
-        yield from zip(buffer, tag_buffer(network, vocab, buffer, batch_size, request))
+        yield from zip(buffer, tag_buffer(network, vocab, tables, buffer, batch_size, request))
 
 
 def tag_buffer(
     network: EmissionNetwork,
     vocab: Vocab,
+    tables: SpanTables,
     buffer: Sequence[Sequence[str]],
     batch_size: int = TAG_BATCH_SIZE,
     request: ProbabilityRequest = PLAIN,
 ) -> list[Prediction]:
     """Tag sentences in batches of at most ``batch_size`` sentences and ``MAX_BATCH_TOKENS`` padded tokens.
 
-    Sentences are sorted by length so that batches carry little padding; the result is in input
-    order. Sentences longer than ``MAX_SEGMENT_TOKENS`` are tagged in consecutive pieces of that
-    length, whose tags are joined: memory stays bounded whatever the input, and an entity that
-    crosses a cut becomes two. Each piece's probabilities are its own; the n-best sequences of a
-    long sentence are the best combinations of its pieces' n-best sequences.
+    ``tables`` are the model's tags (:class:`~bilstm_tagger.tagging.spans.SpanTables`). Sentences are
+    sorted by length so that batches carry little padding; the result is in input order. Sentences
+    longer than ``MAX_SEGMENT_TOKENS`` are tagged in consecutive pieces of that length, whose tags are
+    joined: memory stays bounded whatever the input, and an entity that crosses a cut becomes two.
+    Each piece's probabilities are its own; the n-best sequences of a long sentence are the best
+    combinations of its pieces' n-best sequences.
     """
-    labels = vocab.tags.itos
     # (length, sentence, first token) of each piece, shortest first
     segments = sorted(
         (min(MAX_SEGMENT_TOKENS, len(tokens) - start), index, start)
@@ -106,51 +72,34 @@ def tag_buffer(
     for batch_segments in _batches(segments, batch_size):
         batch = vocab.arrays([buffer[index][start : start + length] for length, index, start in batch_segments])
         emissions = network.emissions(batch)  # (B, T, K)
-        paths = network.crf.viterbi(emissions, batch.lengths)
-        posteriors = (
-            sentence_posteriors(network.crf, emissions, batch.lengths, request.temperature)
-            if request.needs_posteriors
-            else [None] * len(paths)
-        )
-        for (_, index, start), path, posterior in zip(batch_segments, paths, posteriors):
-            pieces[index, start] = _prediction(path, posterior, labels, request)
+        predictions = decode_batch(network.crf, emissions, batch.lengths, tables, request)
+        for (_, index, start), prediction in zip(batch_segments, predictions):
+            pieces[index, start] = prediction
     return [
         _join([pieces[index, start] for start in range(0, len(tokens), MAX_SEGMENT_TOKENS)], request.nbest)
         for index, tokens in enumerate(buffer)
     ]
 
 
-def _prediction(
-    path: list[int], posterior: SentencePosterior | None, labels: list[str], request: ProbabilityRequest
-) -> Prediction:
-    tags = [labels[tag_id] for tag_id in path]
-    if posterior is None:
-        return Prediction(tags)
-    tag_scores = span_scores = nbest = spans = None
-    if request.confidence:
-        tag_scores = posterior.tag_probabilities(path).tolist()
-        spans = tags_to_spans(tags)
-        continuations = [continuation_tags(labels, tags[span.end - 1]) for span in spans]
-        span_scores = posterior.span_probabilities(path, [(s.start, s.end) for s in spans], continuations).tolist()
-    if request.nbest:
-        nbest = [NBestPath([labels[k] for k in ids], p) for ids, p in posterior.nbest(request.nbest)]
-    return Prediction(tags, tag_scores, span_scores, nbest, spans)
-
-
 def _join(pieces: list[Prediction], nbest: int) -> Prediction:
     """One prediction from those of a sentence's consecutive pieces (an empty one for an empty sentence)."""
     if len(pieces) <= 1:
-        return pieces[0] if pieces else Prediction([])
+        return pieces[0] if pieces else Prediction([], [])
 
     def joined(field: str) -> list | None:
         values = [getattr(piece, field) for piece in pieces]
         return None if values[0] is None else [item for value in values for item in value]
 
+    spans = [
+        Span(span.start + offset, span.end + offset, span.label)
+        for offset, piece in zip(range(0, MAX_SEGMENT_TOKENS * len(pieces), MAX_SEGMENT_TOKENS), pieces)
+        for span in piece.spans
+    ]
     paths = None
     if pieces[0].nbest is not None:
         lists = [[(path.tags, path.probability) for path in piece.nbest or []] for piece in pieces]
         paths = [NBestPath(tags, p) for tags, p in reduce(lambda a, b: merge_nbest(a, b, nbest), lists)]
-    return Prediction(joined("tags") or [], joined("tag_scores"), joined("span_scores"), paths)
+    return Prediction(joined("tags") or [], spans, joined("tag_scores"), joined("span_scores"), paths)
 
 
 def _batches(segments: list[tuple[int, int, int]], batch_size: int) -> Iterator[list[tuple[int, int, int]]]:

@@ -7,6 +7,8 @@ Tagging needs of a model only its *emissions*, ``(B, T, K)`` tag scores, and its
 * ``torch``: the trained :class:`~bilstm_tagger.model.bilstm_crf.BiLstmCrf`, on the CPU or a GPU;
 * ``onnx``: ``model.onnx`` (written by :mod:`bilstm_tagger.model.onnx_export`) on ONNX Runtime's CPU
   provider. Nothing on this path imports torch, which takes a second or more to import.
+* ``onnx-int8``: ``model.int8.onnx``, the same graph with int8 weights (``tagger export --quantize
+  int8``), the same way. Only when asked for: its tags may differ from the float model's.
 
 :func:`load_network` picks one: ``auto`` takes ONNX Runtime when the model directory has a
 ``model.onnx`` made from its current files, the runtime is installed and the device is the
@@ -69,14 +71,14 @@ class TorchNetwork:
 
 
 class OnnxNetwork:
-    """``model.onnx`` in an ONNX Runtime session on the CPU (made by :func:`load_onnx_network`)."""
+    """``model.onnx`` (or ``model.int8.onnx``: ``engine`` ``onnx-int8``) in an ONNX Runtime session on
+    the CPU (made by :func:`load_onnx_network`)."""
 
-    engine = "onnx"
-
-    def __init__(self, path: str | os.PathLike, crf: CrfScores, session):
+    def __init__(self, path: str | os.PathLike, crf: CrfScores, session, engine: str = "onnx"):
         self.path = str(path)
         self.crf = crf
         self.session = session
+        self.engine = engine
 
     def emissions(self, batch: EncodedBatch) -> np.ndarray:
         inputs = {
@@ -106,21 +108,27 @@ def choose_engine(directory: str | os.PathLike, engine: str = "auto", device: st
         raise InputError(f"unknown engine {engine!r} (choose {', '.join(ENGINES)})")
     if engine == "torch":
         return EngineChoice("torch")
-    onnx_path = Path(directory) / checkpoint.ONNX_FILE
+    asked = engine != "auto"  # onnx or onnx-int8: an error where it cannot run, not a fallback
+    file = checkpoint.INT8_ONNX_FILE if engine == "onnx-int8" else checkpoint.ONNX_FILE
     if device != "cpu":
-        if engine == "onnx":
-            raise InputError(f"--engine onnx runs on the CPU only, not --device {device}")
+        if asked:
+            raise InputError(f"--engine {engine} runs on the CPU only, not --device {device}")
         return EngineChoice("torch")
-    if not onnx_path.is_file():
-        if engine == "onnx":
-            raise InputError(f"--engine onnx: no {checkpoint.ONNX_FILE}; run tagger export {directory}", directory)
+    if not (Path(directory) / file).is_file():
+        if asked:
+            raise InputError(f"--engine {engine}: no {file}; run {_export(engine)} {directory}", directory)
         return EngineChoice("torch")
     if importlib.util.find_spec("onnxruntime") is None:
         reason = "onnxruntime is not installed: pip install 'bilstm-tagger[onnx]' (make install includes it)"
-        if engine == "onnx":
-            raise InputError(f"--engine onnx: {reason}")
+        if asked:
+            raise InputError(f"--engine {engine}: {reason}")
         return EngineChoice("torch", reason)
-    return EngineChoice("onnx")
+    return EngineChoice("onnx-int8" if engine == "onnx-int8" else "onnx")
+
+
+def _export(engine: str) -> str:
+    """The command that writes the graph an ONNX engine runs."""
+    return "tagger export --quantize int8" if engine == "onnx-int8" else "tagger export"
 
 
 def load_network(
@@ -131,25 +139,31 @@ def load_network(
     device: str = "cpu",
     threads: int | None = None,
 ) -> EmissionNetwork:
-    """The model's network on an engine that :func:`choose_engine` chose (``torch`` or ``onnx``).
+    """The model's network on an engine that :func:`choose_engine` chose (``torch``, ``onnx`` or ``onnx-int8``).
 
     ``threads``: CPU threads for its operators (``None`` or 0: one per available core).
 
     Raises:
         InputError: a damaged or mismatched file, or a ``model.onnx`` made from another model.
     """
-    if engine == "onnx":
-        return load_onnx_network(directory, info, vocab, threads)
+    if engine in ("onnx", "onnx-int8"):
+        return load_onnx_network(directory, info, vocab, threads, quantized=engine == "onnx-int8")
     return load_torch_network(directory, info, vocab, device, threads)
 
 
 def load_onnx_network(
-    directory: str | os.PathLike, info: checkpoint.CheckpointInfo, vocab: Vocab, threads: int | None = None
+    directory: str | os.PathLike,
+    info: checkpoint.CheckpointInfo,
+    vocab: Vocab,
+    threads: int | None = None,
+    quantized: bool = False,
 ) -> OnnxNetwork:
-    """``model.onnx`` in an ONNX Runtime session, checked against the checkpoint it was made from."""
+    """``model.onnx`` (``model.int8.onnx`` if ``quantized``) in an ONNX Runtime session, checked against
+    the checkpoint it was made from."""
     import onnxruntime
 
-    path = Path(directory) / checkpoint.ONNX_FILE
+    path = Path(directory) / (checkpoint.INT8_ONNX_FILE if quantized else checkpoint.ONNX_FILE)
+    export = _export("onnx-int8" if quantized else "onnx")
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads or available_cores()
     options.inter_op_num_threads = 1
@@ -158,19 +172,19 @@ def load_onnx_network(
         session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as error:  # ONNX Runtime raises its own exception types, not OSError
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InputError(f"cannot load: {reason}; run tagger export {directory} again", path) from None
+        raise InputError(f"cannot load: {reason}; run {export} {directory} again", path) from None
     metadata = session.get_modelmeta().custom_metadata_map
     if metadata.get("format") != ONNX_FORMAT:
         raise InputError(f"not a bilstm-tagger ONNX model (format {metadata.get('format')!r})", path)
     if metadata.get("source_sha256") != source_digest(directory, info):
         raise InputError(
             f"made from another {checkpoint.WEIGHTS_FILE}, {checkpoint.VOCAB_FILE} or {checkpoint.CONFIG_FILE}; "
-            f"run tagger export {directory} again",
+            f"run {export} {directory} again",
             path,
         )
     tags = vocab.tags.itos
     crf = CrfScores.from_lists(json.loads(metadata["crf"]), allowed_transitions(tags, info.tag_scheme))
-    return OnnxNetwork(path, crf, session)
+    return OnnxNetwork(path, crf, session, "onnx-int8" if quantized else "onnx")
 
 
 def load_torch_network(

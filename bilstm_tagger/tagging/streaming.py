@@ -17,7 +17,8 @@ from typing import BinaryIO, Protocol, TextIO
 
 from bilstm_tagger.base.errors import InputError
 from bilstm_tagger.model.config import BUFFER_BATCHES, READ_AHEAD_BATCHES, TAG_BATCH_SIZE
-from bilstm_tagger.tagging.batches import ProbabilityRequest, check_batch_size
+from bilstm_tagger.tagging.batches import check_batch_size
+from bilstm_tagger.tagging.decoding import ProbabilityRequest
 from bilstm_tagger.tagging.formats import OUTPUT_FORMATS, PROBABILITY_FORMATS, open_writer
 from bilstm_tagger.tagging.predictions import Document
 from bilstm_tagger.text.corpus import CorpusReading, iter_lines
@@ -29,6 +30,7 @@ from bilstm_tagger.text.readahead import ReadAhead
 # last float32 bits of a sentence's confidences depend on the sentences batched with it, so the
 # same input is then tagged the same on every run and with any number of ``--workers``.
 INTERACTIVE_PATIENCE = 0.1
+FILE_CHUNK = 64  # records the reader thread hands over at a time from a file (one at a time from a pipe)
 
 
 class DocumentTagger(Protocol):
@@ -90,12 +92,13 @@ def tag_file(
     request = tagger.request(wants_confidence, nbest)
     lines = iter_lines(stream, name, reading.encoding_errors)
     inputs = read_inputs(lines, name, reading.with_columns_of(tagger.reading))
-    source = ReadAhead(inputs, capacity=batch_size * READ_AHEAD_BATCHES)
+    patience = INTERACTIVE_PATIENCE if _interactive(stream) else None
+    chunk = 1 if patience else FILE_CHUNK
+    source = ReadAhead(inputs, capacity=batch_size * READ_AHEAD_BATCHES, chunk=chunk)
     writer = open_writer(output_format, output, confidence_column=confidence, title=tagger.name)
     written = 0
     writer.begin()
     try:
-        patience = INTERACTIVE_PATIENCE if _interactive(stream) else None
         buffers = _buffers(source, batch_size * BUFFER_BATCHES, patience)
         for documents in tagger.tag_buffers(buffers, batch_size, request, min_confidence):
             for document in documents:

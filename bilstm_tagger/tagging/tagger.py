@@ -22,9 +22,11 @@ from bilstm_tagger.model import checkpoint
 from bilstm_tagger.model.config import BUFFER_BATCHES, TAG_BATCH_SIZE
 from bilstm_tagger.model.trained import check_model_config
 from bilstm_tagger.model.vocab import Vocab
-from bilstm_tagger.tagging.batches import Prediction, ProbabilityRequest, check_batch_size, predict_tags, tag_buffer
+from bilstm_tagger.tagging.batches import check_batch_size, predict_tags, tag_buffer
+from bilstm_tagger.tagging.decoding import Prediction, ProbabilityRequest
 from bilstm_tagger.tagging.engines import EmissionNetwork, choose_engine, load_network
 from bilstm_tagger.tagging.predictions import Document, TaggedSentence, tagged_sentence
+from bilstm_tagger.tagging.spans import SpanTables
 from bilstm_tagger.text.corpus import CorpusReading
 from bilstm_tagger.text.documents import TextInput, raw_text
 
@@ -164,6 +166,7 @@ class LoadedModel:
         self.temperature = temperature
         self.name = name
         self.engine_note = engine_note
+        self.tables = SpanTables.from_labels(vocab.tags.itos, tag_scheme)
 
     @classmethod
     def load(
@@ -221,7 +224,7 @@ class LoadedModel:
         """
         sentences = [item.sentence_tokens() for item in buffer]
         flat = [tokens for tokens_list in sentences for tokens in tokens_list]
-        predictions = iter(tag_buffer(self.network, self.vocab, flat, batch_size, request))
+        predictions = iter(tag_buffer(self.network, self.vocab, self.tables, flat, batch_size, request))
         documents = []
         for item, tokens_list in zip(buffer, sentences):
             tagged = [
@@ -246,7 +249,9 @@ class LoadedModel:
         ``scheme`` writes the tags in another span scheme than ``output_scheme`` (a gold file's).
         """
         request = request or self.request()
-        predictions = predict_tags(self.network, self.vocab, sentences, batch_size, buffer_batches, request)
+        predictions = predict_tags(
+            self.network, self.vocab, self.tables, sentences, batch_size, buffer_batches, request
+        )
         for tokens, prediction in predictions:
             yield self._tagged(tokens, prediction, scheme)
 

@@ -49,7 +49,7 @@ from bilstm_tagger.base.runtime import freeze_loaded_objects
 from bilstm_tagger.model.config import BUFFER_BATCHES, TAG_BATCH_SIZE
 
 if TYPE_CHECKING:
-    from bilstm_tagger.tagging.batches import ProbabilityRequest
+    from bilstm_tagger.tagging.decoding import ProbabilityRequest
     from bilstm_tagger.tagging.predictions import Document, TaggedSentence
     from bilstm_tagger.tagging.tagger import LoadedModel
     from bilstm_tagger.text.corpus import CorpusReading
@@ -66,6 +66,7 @@ START_METHOD = "forkserver"
 PRELOADED = {
     "torch": ["bilstm_tagger.tagging.tagger", "bilstm_tagger.model.bilstm_crf"],
     "onnx": ["bilstm_tagger.tagging.tagger", "onnxruntime"],
+    "onnx-int8": ["bilstm_tagger.tagging.tagger", "onnxruntime"],
 }
 BUFFERS_PER_WORKER = 2  # one being tagged, one waiting: a worker never waits for this process
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 from bilstm_tagger.base.errors import InputError
 from bilstm_tagger.text.corpus import CORPUS_FORMATS, CorpusReading, iter_sentences
@@ -30,13 +31,17 @@ class TextInput:
     Attributes:
         text: the record's text.
         sentences: each sentence's token offsets ``(start, end)`` into ``text``; no empty sentence.
+        tokens: each sentence's tokens where the input gave them (else they are cut out of ``text``).
     """
 
     text: str
     sentences: list[list[tuple[int, int]]]
+    tokens: list[list[str]] | None = None
 
     def sentence_tokens(self) -> list[list[str]]:
         """Each sentence's tokens, as strings."""
+        if self.tokens is not None:
+            return self.tokens
         return [[self.text[start:end] for start, end in sentence] for sentence in self.sentences]
 
 
@@ -49,11 +54,11 @@ def raw_text(text: str) -> TextInput:
 
 def pretokenized(tokens: Sequence[str]) -> TextInput:
     """A tokenised sentence; its text is the tokens joined by single spaces. No tokens: an empty text."""
-    offsets, position = [], 0
-    for token in tokens:
-        offsets.append((position, position + len(token)))
-        position += len(token) + 1
-    return TextInput(" ".join(tokens), [offsets] if offsets else [])
+    if not tokens:
+        return TextInput("", [])
+    starts = list(accumulate([len(token) + 1 for token in tokens], initial=0))  # one past each token's space
+    offsets = list(zip(starts, [start - 1 for start in starts[1:]]))
+    return TextInput(" ".join(tokens), [offsets], [list(tokens)])
 
 
 def read_inputs(lines: Iterable[tuple[int, str]], name: str, reading: CorpusReading) -> Iterator[TextInput]:

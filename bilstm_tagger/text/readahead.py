@@ -12,30 +12,42 @@ CLOSE_WAIT = 0.5  # seconds
 class ReadAhead:
     """Runs an iterator in a background thread; :meth:`take` returns whatever has arrived.
 
-    The queue between the two is bounded (``capacity`` items), so memory stays bounded however
+    The queue between the two is bounded (about ``capacity`` items), so memory stays bounded however
     long the input. An exception raised by the iterator reaches the consumer after the items that
-    came before it.
+    came before it. Items cross in chunks of ``chunk``: 1 for an input that may pause (each line
+    is answered as it comes), more for a file, whose lines are all there (a queue's hand-over costs
+    as much as reading a short line).
     """
 
     _END = object()
 
-    def __init__(self, iterable: Iterable, capacity: int = 4096):
-        self._queue: queue.Queue = queue.Queue(maxsize=capacity)
+    def __init__(self, iterable: Iterable, capacity: int = 4096, chunk: int = 1):
+        self._chunk = chunk
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, capacity // chunk))
         self._pending_error: BaseException | None = None
         self._finished = False
+        self._leftover: list = []  # items of the last chunk that did not fit into the last take
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._produce, args=(iter(iterable),), daemon=True)
         self._thread.start()
 
     def _produce(self, iterator: Iterator) -> None:
+        chunk: list = []
         try:
             for item in iterator:
                 if self._closed.is_set():
                     return
-                self._queue.put(item)
+                chunk.append(item)
+                if len(chunk) == self._chunk:
+                    self._queue.put(chunk)
+                    chunk = []
         except BaseException as error:  # handed over to the consumer's thread
+            if chunk:
+                self._queue.put(chunk)
             self._queue.put(_Failure(error))
         else:
+            if chunk:
+                self._queue.put(chunk)
             self._queue.put(self._END)
 
     def close(self, wait: float = CLOSE_WAIT) -> None:
@@ -60,28 +72,38 @@ class ReadAhead:
         Returns an empty list once the input is exhausted; raises the iterator's exception (after
         the items read before it have been returned).
         """
-        if self._pending_error is not None:
+        items, self._leftover = self._leftover[:limit], self._leftover[limit:]
+        if len(items) == limit:
+            return items
+        if self._pending_error is not None and not items:
             error, self._pending_error = self._pending_error, None
             raise error
         if self._finished:
-            return []
-        items: list = []
-        item = self._queue.get()
+            return items
+        try:
+            chunk = self._queue.get() if not items else self._next_chunk(patience)
+        except queue.Empty:
+            return items
         while True:
-            if item is self._END or isinstance(item, _Failure):
+            if chunk is self._END or isinstance(chunk, _Failure):
                 self._finished = True
-                if isinstance(item, _Failure):
+                if isinstance(chunk, _Failure):
                     if not items:
-                        raise item.error
-                    self._pending_error = item.error
+                        raise chunk.error
+                    self._pending_error = chunk.error
                 return items
-            items.append(item)
-            if len(items) >= limit:
+            room = limit - len(items)
+            items += chunk[:room]
+            if len(chunk) >= room:
+                self._leftover = chunk[room:]
                 return items
             try:
-                item = self._queue.get(timeout=patience) if patience != 0 else self._queue.get_nowait()
+                chunk = self._next_chunk(patience)
             except queue.Empty:
                 return items
+
+    def _next_chunk(self, patience: float | None):
+        return self._queue.get(timeout=patience) if patience != 0 else self._queue.get_nowait()
 
 
 class _Failure:

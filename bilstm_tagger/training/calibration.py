@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from bilstm_tagger.base.schemes import detect_scheme
 from bilstm_tagger.scoring.calibration_metrics import expected_calibration_error, prediction_outcomes
-from bilstm_tagger.tagging.batches import ProbabilityRequest
+from bilstm_tagger.tagging.decoding import ProbabilityRequest
 from bilstm_tagger.text.corpus import CorpusReading, Sentence
 from bilstm_tagger.training.events import Calibrated
 

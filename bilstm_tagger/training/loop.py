@@ -36,6 +36,7 @@ from bilstm_tagger.model.vocab import Batch, Vocab
 from bilstm_tagger.scoring.metrics import EvaluationReport, evaluate
 from bilstm_tagger.tagging.batches import predict_tags
 from bilstm_tagger.tagging.engines import TorchNetwork
+from bilstm_tagger.tagging.spans import SpanTables
 from bilstm_tagger.text.corpus import CorpusReading, Sentence
 from bilstm_tagger.training.distributed import SINGLE, ProcessGroup
 from bilstm_tagger.training.events import BatchFinished, EpochRecord, LabelCounts, TrainingStarted
@@ -246,8 +247,10 @@ def setup_training(
     if pretrained is not None:
         if config.model.word_dim != pretrained.dim:  # the word embedding takes the vectors' size
             config = replace(config, model=replace(config.model, word_dim=pretrained.dim))
-        # Pretrained words absent from training get ids after the training words, and frozen vectors.
-        extra_rows = [row for row, word in enumerate(pretrained.words) if word not in vocab.words.stoi]
+        # Pretrained words absent from training get ids after the training words, and frozen vectors:
+        # those among the first config.pretrained_words of the file, if given.
+        kept = pretrained.words[: config.pretrained_words] if config.pretrained_words else pretrained.words
+        extra_rows = [row for row, word in enumerate(kept) if word not in vocab.words.stoi]
         vocab = Vocab(vocab.words, vocab.chars, vocab.tags, [pretrained.words[row] for row in extra_rows])
     model = build_model(config.model, vocab, data.tag_scheme)
     word_counts = _word_counts(data.train, vocab)
@@ -413,7 +416,11 @@ def evaluate_dev(state: TrainingState, shared: bool = True) -> EvaluationReport:
     else:
         mine = range(len(dev) if group.is_main else 0)
     sentences = (dev[i].tokens for i in mine)
-    predicted = [p.tags for _, p in predict_tags(TorchNetwork(state.model, state.device), state.vocab, sentences)]
+    network, tables = (
+        TorchNetwork(state.model, state.device),
+        SpanTables.from_labels(state.vocab.tags.itos, state.data.tag_scheme),
+    )
+    predicted = [p.tags for _, p in predict_tags(network, state.vocab, tables, sentences)]
     parts = group.all_gather(list(zip(mine, predicted)), "sharing the dev predictions")
     ordered: list[list[str]] = [[] for _ in dev]
     for index, tags in (pair for part in parts for pair in part):

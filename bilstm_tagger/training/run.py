@@ -219,7 +219,7 @@ def _export_onnx(directory: Path) -> str:
     """Write ``model.onnx`` for tagging without torch, where the onnx package is installed; say what was done."""
     if importlib.util.find_spec("onnx") is None:
         return "No model.onnx written (tagging will use torch): the onnx package is not installed"
-    result = export_model(directory)
+    [result] = export_model(directory)
     return f"ONNX model for tagging without torch: {result.path} ({result.bytes / 1e6:.1f} MB)"
 
 
