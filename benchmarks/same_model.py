@@ -2,8 +2,8 @@
 
     python benchmarks/same_model.py MODEL_DIR_A MODEL_DIR_B
 
-Compares every tensor of ``model.pt`` (and of ``pretrained.pt``, where there is one) with
-``torch.equal``, and ``vocab.json`` and the ``model`` and tag-scheme entries of ``config.json``.
+Compares every tensor of ``model.pt`` and the pretrained vectors (``pretrained.npy``, or an older
+model's ``pretrained.pt``), where there are any, with ``torch.equal``, and ``vocab.json`` and the ``model`` and tag-scheme entries of ``config.json``.
 Prints one line per difference and exits 1 if there is any; used to show that a refactoring
 leaves training bit-identical (same seed, same data, same CPU).
 """
@@ -16,19 +16,25 @@ from pathlib import Path
 
 import torch
 
+from bilstm_tagger.model.checkpoint import load_extra_word_vectors
 from bilstm_tagger.model.config import ModelConfig
 
 
 def differences(first: Path, second: Path) -> list[str]:
     found = []
-    for name in ("model.pt", "pretrained.pt"):
-        if not (first / name).exists() and not (second / name).exists():
-            continue
-        a = torch.load(first / name, weights_only=True)
-        b = torch.load(second / name, weights_only=True)
-        if a.keys() != b.keys():
-            found.append(f"{name}: tensors {sorted(a.keys() ^ b.keys())} are in one model only")
-        found += [f"{name}: {key} differs" for key in sorted(a.keys() & b.keys()) if not torch.equal(a[key], b[key])]
+    a = torch.load(first / "model.pt", weights_only=True)
+    b = torch.load(second / "model.pt", weights_only=True)
+    if a.keys() != b.keys():
+        found.append(f"model.pt: tensors {sorted(a.keys() ^ b.keys())} are in one model only")
+    found += [f"model.pt: {key} differs" for key in sorted(a.keys() & b.keys()) if not torch.equal(a[key], b[key])]
+    with_vectors = [
+        any((path / name).exists() for name in ("pretrained.npy", "pretrained.pt")) for path in (first, second)
+    ]
+    if any(with_vectors):
+        if not all(with_vectors):
+            found.append("pretrained vectors: in one model only")
+        elif not torch.equal(load_extra_word_vectors(first), load_extra_word_vectors(second)):
+            found.append("pretrained vectors differ")
     if json.loads((first / "vocab.json").read_text()) != json.loads((second / "vocab.json").read_text()):
         found.append("vocab.json differs")
     configs = [json.loads((path / "config.json").read_text()) for path in (first, second)]
