@@ -279,6 +279,6 @@ class _SeenWords:
         ids = self.vocab.char_ids(word)
         self.word_ids[row] = self.vocab.word_id(word)
         self.char_ids[row, : len(ids)] = ids
-        self.char_ids[row, len(ids) :] = 0
+        self.char_ids[row, len(ids) :] = 0  # a row is used again once the table has started again
         self.row_of[word] = row
         return row
