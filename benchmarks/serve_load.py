@@ -44,6 +44,20 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "conll2003"
 BEGIN, END = "<!-- serve:begin -->", "<!-- serve:end -->"
 
 
+def start_server(model: Path, environment: dict | None = None) -> tuple[subprocess.Popen, str, str]:
+    """``tagger serve MODEL --port 0`` on 127.0.0.1, once it says it is serving: the process, its engine, its address."""
+    server = subprocess.Popen(
+        [*TAGGER, "serve", str(model), "--port", "0"], stderr=subprocess.PIPE, text=True, env=environment
+    )
+    line = server.stderr.readline()
+    found = re.search(r"\((\S+)\) on (http://\S+?): POST", line)
+    if not found:
+        server.kill()
+        raise SystemExit(f"the server did not start: {line}{server.stderr.read()}")
+    engine, url = found.groups()
+    return server, engine, url
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -161,13 +175,7 @@ def main() -> None:
         texts.append((" ".join(sentences[start : start + count]), count))
     with tempfile.TemporaryDirectory() as directory:
         model = args.model or train(args.data, ["--preset", "ner"], Path(directory) / "ner")
-        server = subprocess.Popen([*TAGGER, "serve", str(model), "--port", "0"], stderr=subprocess.PIPE, text=True)
-        line = server.stderr.readline()
-        found = re.search(r"\((\w+)\) on (http://\S+?): POST", line)
-        if not found:
-            server.kill()
-            raise SystemExit(f"the server did not start: {line}{server.stderr.read()}")
-        engine, url = found.groups()
+        server, engine, url = start_server(model)
         try:
             asyncio.run(one_client(url, sentences, 50))  # warm: spaCy's cache, the first batches
             single = asyncio.run(one_client(url, sentences, args.single))

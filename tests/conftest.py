@@ -5,11 +5,14 @@ import gc
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,6 +158,51 @@ def record_tokens(record: dict) -> list[str]:
 def record_tags(record: dict) -> list[str]:
     """The tags of a ``--format jsonl`` record, all sentences together."""
     return [token["tag"] for sentence in record["sentences"] for token in sentence["tokens"]]
+
+
+def serve_process(*arguments: str, env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """``tagger serve ARGUMENTS --port 0`` on 127.0.0.1 and its address, once it says it is serving.
+
+    Lines it writes before that one (warnings) are skipped; its standard error stays open to read on.
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bilstm_tagger", "serve", *arguments, "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    said = []
+    while "Serving" not in (line := process.stderr.readline()) and line:
+        said.append(line)
+    if "Serving" not in line:
+        process.kill()
+        raise AssertionError(f"the server did not start: {''.join(said)}{process.stderr.read()}")
+    return process, re.search(r" on (http://\S+?): POST", line).group(1)
+
+
+def http_post(
+    url: str, body: bytes | dict, path: str = "/tag", headers: dict | None = None
+) -> tuple[int, object, dict]:
+    """POST ``body`` (JSON unless bytes): the status, the JSON answer and the answer's headers."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return _http(urllib.request.Request(url + path, data=data, method="POST", headers=headers or {}))
+
+
+def http_get(url: str, path: str, headers: dict | None = None) -> tuple[int, object, dict]:
+    """GET: the status, the answer (JSON, or text when it is not JSON) and its headers."""
+    return _http(urllib.request.Request(url + path, headers=headers or {}))
+
+
+def _http(request: urllib.request.Request) -> tuple[int, object, dict]:
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, body, headers = response.status, response.read(), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        status, body, headers = error.code, error.read(), dict(error.headers)
+    try:
+        return status, json.loads(body), headers
+    except ValueError:
+        return status, body.decode(), headers
 
 
 @pytest.fixture

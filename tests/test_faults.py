@@ -6,7 +6,8 @@ bad model directories, usage errors and a slow pipe in test_cli.py; labels never
 lines and a closed output pipe in test_hostile.py; a line of only invisible characters in
 test_invisible_lines.py; hostile raw text in test_hostile.py and test_segmentation.py; the torchrun rows in
 test_distributed.py; a killed tagging worker in test_workers.py; an outdated or damaged model.onnx in
-test_onnx.py; the tagger serve rows in test_serve.py), and a test holds the page's rows and that list together.
+test_onnx.py; the tagger serve rows in test_serve.py and test_serve_operations.py; model packages in
+test_packages.py), and a test holds the page's rows and that list together.
 """
 
 import json
@@ -524,6 +525,23 @@ ROW_TESTS = {
         "test_serve.py::test_a_slow_client_times_out_and_others_are_served_meanwhile"
     ],
     "`tagger serve`: SIGTERM or Ctrl-C": ["test_serve.py::test_sigterm_finishes_the_requests_in_flight"],
+    "`tagger serve`: a request without the API key, with a wrong one, or with one of another length": [
+        "test_serve_operations.py::test_every_route_but_health_answers_401_without_the_key",
+        "test_serve_operations.py::test_the_key_is_compared_whole_and_never_shown",
+        "test_serve_operations.py::test_the_access_log_has_a_line_per_request_and_never_the_key",
+    ],
+    "`tagger serve`: a model that fails to load when reloaded (SIGHUP, `POST /admin/reload`)": [
+        "test_serve_operations.py::test_a_reload_switches_models_without_dropping_or_mixing_a_request"
+    ],
+    "`tagger serve`: a model that fails its first load": [
+        "test_serve_operations.py::test_a_model_that_fails_to_load_stops_the_server_with_one_line"
+    ],
+    "a model name that is neither a directory nor an installed model package": [
+        "test_packages.py::test_an_installed_package_tags_by_name_as_its_directory_does"
+    ],
+    "a model package whose checkpoint format this version cannot read": [
+        "test_packages.py::test_a_package_of_another_checkpoint_format_is_refused_in_one_line"
+    ],
 }
 
 

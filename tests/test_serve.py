@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -22,7 +20,7 @@ import pytest
 
 from bilstm_tagger.serving.server import RequestError, parse_tag_request
 
-from conftest import ROOT, tagger
+from conftest import ROOT, http_get, http_post, serve_process, tagger
 
 MODEL = ROOT / "tests" / "fixtures" / "format1" / "model"
 TEXTS = ["Maria Lopez flew from Madrid to Berlin. She met Angela Merkel's staff.", "", "Tom Smith lives in Oslo"]
@@ -30,16 +28,7 @@ TEXTS = ["Maria Lopez flew from Madrid to Berlin. She met Angela Merkel's staff.
 
 def start_server(*options: str) -> tuple[subprocess.Popen, str]:
     """``tagger serve MODEL --port 0 OPTIONS`` and its address, once it says it is serving."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bilstm_tagger", "serve", str(MODEL), "--port", "0", *options],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    line = process.stderr.readline()
-    if "Serving" not in line:
-        process.kill()
-        raise AssertionError(f"the server did not start: {line}{process.stderr.read()}")
-    return process, re.search(r" on (http://\S+?): POST", line).group(1)
+    return serve_process(str(MODEL), *options)
 
 
 def stop_server(process: subprocess.Popen) -> int:
@@ -55,19 +44,14 @@ def server():
 
 
 def post(url: str, body: bytes | dict, path: str = "/tag") -> tuple[int, object]:
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = urllib.request.Request(url + path, data=data, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+    status, answer, _ = http_post(url, body, path)
+    return status, answer
 
 
 def get(url: str, path: str) -> object:
-    with urllib.request.urlopen(url + path, timeout=30) as response:
-        assert response.status == 200
-        return json.loads(response.read())
+    status, answer, _ = http_get(url, path)
+    assert status == 200
+    return answer
 
 
 def test_answers_are_tagger_tags_jsonl(server):
@@ -93,7 +77,9 @@ def test_health_info_and_openapi(server):
     assert get(server, "/health") == {"status": "ok"}
     info = get(server, "/info")
     assert info["engine"] in ("torch", "onnx") and "I-PER" in info["tags"] and info["output_scheme"] == "iob1"
-    assert set(get(server, "/openapi.json")["paths"]) == {"/tag", "/health", "/info"}
+    assert [model["name"] for model in info["models"]] == ["model"] and len(info["models"][0]["digest"]) == 64
+    paths = {"/tag", "/models/{name}/tag", "/health", "/ready", "/info", "/metrics", "/admin/reload"}
+    assert set(get(server, "/openapi.json")["paths"]) == paths
 
 
 @pytest.mark.parametrize(

@@ -101,6 +101,8 @@ def test_no_room_imports_from_a_room_above_it():
         "tagging.tagger",  # and what it imports: batches, engines, crf_scores, posteriors, vocab (the ONNX path)
         "tagging.workers",
         "serving.server",
+        "serving.models",
+        "model.packages",
     ],
 )
 def test_modules_that_must_not_import_torch(module):

@@ -132,7 +132,7 @@ def train(
 @app.command()
 @exit_codes
 def evaluate(
-    model_dir: options.ModelDir,
+    model_dir: options.ModelSource,
     test_file: options.TestFile,
     json_output: options.JsonOutput = False,
     errors: options.Errors = False,
@@ -245,7 +245,7 @@ def report(
 @app.command()
 @exit_codes
 def tag(
-    model_dir: options.ModelDir,
+    model_dir: options.ModelSource,
     input_file: options.InputFile = None,
     output_format: options.OutputFormat = "conll",
     input_format: options.InputFormat = "text",
@@ -313,7 +313,7 @@ def export(
 @app.command()
 @exit_codes
 def serve(
-    model_dir: options.ModelDir,
+    models: options.ServedModels,
     host: options.Host = "127.0.0.1",
     port: options.Port = 8000,
     workers: options.ServeWorkers = 1,
@@ -323,32 +323,72 @@ def serve(
     threads: options.WorkerThreads = None,
     device: options.Device = "cpu",
     engine: options.Engine = "auto",
+    api_key: options.ApiKey = None,
+    access_log: options.AccessLog = False,
 ) -> None:
-    """Serve the model over HTTP: POST /tag with JSON, GET /health, GET /info, GET /openapi.json.
+    """Serve models over HTTP: POST /tag (one model) or /models/NAME/tag, GET /health, /ready, /info, /metrics.
 
-    POST /tag takes {"text": "..."}, {"texts": [...]} or {"sentences": [[tokens]]} (and nbest,
+    POST takes {"text": "..."}, {"texts": [...]} or {"sentences": [[tokens]]} (and nbest,
     min_confidence) and answers what tagger tag --format jsonl writes. Requests that arrive together
-    are tagged together. SIGTERM or Ctrl-C finishes the requests in flight, then exits 0.
+    are tagged together. SIGHUP (or POST /admin/reload) loads the models again and switches to each once
+    it is loaded. SIGTERM or Ctrl-C finishes the requests in flight, then exits 0.
     Example: tagger serve models/sample --port 8000
     """
-    from bilstm_tagger.serving.server import ServerSettings
+    from bilstm_tagger.serving.server import ServerEvents, ServerSettings
     from bilstm_tagger.serving.server import serve as run_server
 
     settings = ServerSettings(
-        str(model_dir), host, port, workers, threads, engine, device, max_body, timeout, batch_size
+        tuple(models), host, port, workers, threads, engine, device, max_body, timeout, batch_size, api_key, access_log
     )
 
-    def ready(url: str, tagger) -> None:
-        routes = "POST /tag, GET /health, GET /info, GET /openapi.json"
-        typer.echo(f"Serving {model_dir} ({tagger.engine}) on {url}: {routes}", err=True)
-        _note_engine(tagger)
+    def ready(url: str, served) -> None:
+        one = len(served) == 1
+        routes = "POST /tag" if one else "POST /models/NAME/tag"
+        engines = ", ".join(f"{name} ({served[name].current.tagger.engine})" for name in served.names)
+        typer.echo(
+            f"Serving {engines} on {url}: {routes}, GET /health, /ready, /info, /metrics, /openapi.json", err=True
+        )
+        for name in served.names:
+            _note_engine(served[name].current.tagger)
 
     def failed(error: Exception) -> None:
         typer.echo(f"error: {error}", err=True)
 
-    code = run_server(settings, ready, failed)
+    def said(line: str) -> None:
+        typer.echo(line, err=True)
+
+    def logged(record: dict) -> None:
+        from bilstm_tagger.tagging.formats import json_text
+
+        sys.stderr.write(json_text(record) + "\n")
+        sys.stderr.flush()
+
+    code = run_server(settings, ServerEvents(ready, failed, said, logged))
     if code:
         raise typer.Exit(code)
+
+
+@app.command()
+@exit_codes
+def package(
+    model_dir: options.ModelDir,
+    name: options.PackageName,
+    version: options.PackageVersion,
+    output: options.PackageOutput = Path("dist"),
+    description: options.Description = "",
+) -> None:
+    """Build MODEL_DIR into an installable model package: a wheel and an sdist in --output.
+
+    After pip install of the wheel, tagger tag NAME, tagger serve NAME and Tagger.load("NAME") find it.
+    Example: tagger package models/sample --name en_sample_ner --version 1.0.0
+    """
+    from bilstm_tagger.model.packages import build_package
+
+    built = build_package(model_dir, name, version, output, description)
+    typer.echo(f"Model package {name} {built.meta['version']} written:", err=True)
+    for path in (built.wheel, built.sdist):
+        typer.echo(f"  {path} ({path.stat().st_size / 1e6:.1f} MB)", err=True)
+    typer.echo(f"Install it with: pip install {built.wheel}", err=True)
 
 
 def _output_dir(output: Path | None, resume: Path | None) -> Path:

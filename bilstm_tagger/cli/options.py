@@ -53,6 +53,14 @@ EncodingErrors = Annotated[
 ModelDir = Annotated[
     Path, typer.Argument(metavar="MODEL_DIR", help="Model directory written by tagger train.", show_default=False)
 ]
+ModelSource = Annotated[
+    str,
+    typer.Argument(
+        metavar="MODEL",
+        help="Model directory written by tagger train, or the name of an installed model package (tagger package).",
+        show_default=False,
+    ),
+]
 Device = Annotated[str, typer.Option(help="cpu, cuda, cuda:N, or auto (CUDA when available).", rich_help_panel=RUN)]
 BatchSize = Annotated[int, typer.Option(min=1, help="Sentences per batch.", rich_help_panel=RUN)]
 Threads = Annotated[
@@ -371,3 +379,33 @@ Timeout = Annotated[
     float,
     typer.Option(min=0.1, metavar="SECONDS", help="Time a client has to send its whole request (408 after it)."),
 ]
+ServedModels = Annotated[
+    list[str],
+    typer.Argument(
+        metavar="MODEL...",
+        help="Models to serve: directories or installed package names, each served under its name "
+        "(the directory's or package's; NAME=MODEL names it).",
+        show_default=False,
+    ),
+]
+ApiKey = Annotated[
+    Optional[str],
+    typer.Option(
+        envvar="TAGGER_API_KEY",
+        show_envvar=True,
+        help="Every route but /health then needs 'Authorization: Bearer KEY' (401 without it). "
+        "Prefer the environment variable: a command line is visible to every user of the machine.",
+        show_default=False,
+    ),
+]
+AccessLog = Annotated[bool, typer.Option(help="Write one JSON line per request to standard error.")]
+PackageName = Annotated[
+    str,
+    typer.Option(
+        help="The package's name (lower case, digits, underscores), which tagger tag NAME then takes.",
+        show_default=False,
+    ),
+]
+PackageVersion = Annotated[str, typer.Option(help="The package's version, e.g. 1.0.0.", show_default=False)]
+PackageOutput = Annotated[Path, typer.Option(help="Directory for the wheel and the sdist.")]
+Description = Annotated[str, typer.Option(help="One line on what the model is for, in the package's metadata.")]

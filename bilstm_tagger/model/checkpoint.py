@@ -3,7 +3,7 @@
 Layout of ``MODEL_DIR``:
 
 * ``config.json``: format version, package version, model sizes, tag schemes, reader and
-  training settings (plain JSON);
+  training settings, the size of the training and dev data (plain JSON);
 * ``vocab.json``: the word, character and tag vocabularies (plain JSON);
 * ``model.pt``: the weights, a ``state_dict`` of plain tensors, read back with
   ``torch.load(weights_only=True)``, which refuses any pickled object that is not a tensor;
@@ -68,6 +68,7 @@ class CheckpointInfo:
         data_scheme: the scheme of the training data; predictions are written back in it.
         corpus: how the training corpus was read (format, word and tag columns).
         training: the training settings, for the record.
+        data: the size of the training and dev data (sentences, tokens), for the record.
         package_version: the version of bilstm-tagger that wrote the checkpoint.
     """
 
@@ -77,6 +78,7 @@ class CheckpointInfo:
     data_scheme: str
     corpus: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
     package_version: str = __version__
 
     def config_json(self) -> dict:
@@ -89,6 +91,7 @@ class CheckpointInfo:
             "data_scheme": self.data_scheme,
             "corpus": self.corpus,
             "training": self.training,
+            "data": self.data,
         }
 
 
@@ -234,6 +237,7 @@ def load_info(directory: str | os.PathLike) -> CheckpointInfo:
             data_scheme=str(config["data_scheme"]),
             corpus=dict(config.get("corpus", {})),
             training=dict(config.get("training", {})),
+            data=dict(config.get("data", {})),
             package_version=str(config.get("package_version", "?")),
         )
     except (KeyError, TypeError, ValueError) as error:

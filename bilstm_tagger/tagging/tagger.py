@@ -18,7 +18,7 @@ from itertools import islice
 from typing import BinaryIO, TextIO
 
 from bilstm_tagger.base.errors import InputError
-from bilstm_tagger.model import checkpoint
+from bilstm_tagger.model import checkpoint, packages
 from bilstm_tagger.model.config import BUFFER_BATCHES, TAG_BATCH_SIZE
 from bilstm_tagger.model.trained import check_model_config
 from bilstm_tagger.model.vocab import Vocab
@@ -54,10 +54,10 @@ class Tagger:
     def load(
         cls, path: str | os.PathLike, device: str = "cpu", engine: str = "auto", threads: int | None = None
     ) -> Tagger:
-        """Load a model directory written by ``tagger train``.
+        """Load a model directory written by ``tagger train``, or an installed model package by name.
 
         Args:
-            path: the model directory.
+            path: the model directory, or the name of a package ``tagger package`` built and pip installed.
             device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
             engine: ``auto``, ``torch`` or ``onnx`` (see :mod:`bilstm_tagger.tagging.engines`).
             threads: CPU threads for the network (``None`` or 0: one per available core).
@@ -172,7 +172,8 @@ class LoadedModel:
     def load(
         cls, path: str | os.PathLike, device: str = "cpu", engine: str = "auto", threads: int | None = None
     ) -> LoadedModel:
-        """Load a model directory, as :meth:`Tagger.load` says."""
+        """Load a model directory or package, as :meth:`Tagger.load` says."""
+        name, path = str(path), packages.locate(path)
         info = checkpoint.load_info(path)
         vocab = Vocab.from_json(info.vocab)
         check_model_config(path, info)
@@ -187,7 +188,7 @@ class LoadedModel:
             network = load_network(path, info, vocab, "torch", device, threads)
         temperature = checkpoint.load_temperature(path)
         reading = CorpusReading.from_json(info.corpus)
-        return cls(network, vocab, info.tag_scheme, info.data_scheme, reading, temperature, str(path), note)
+        return cls(network, vocab, info.tag_scheme, info.data_scheme, reading, temperature, name, note)
 
     @property
     def engine(self) -> str:

@@ -93,6 +93,15 @@ class TrainingData:
             tag_scheme=target,
         )
 
+    def sizes(self) -> dict[str, int]:
+        """Sentences and tokens of the training and dev data, as the checkpoint records them."""
+        return {
+            "train_sentences": len(self.train),
+            "train_tokens": sum(len(s.tokens) for s in self.train),
+            "dev_sentences": len(self.dev),
+            "dev_tokens": sum(len(s.tokens) for s in self.dev),
+        }
+
     @property
     def metric(self) -> str:
         """``accuracy`` for plain tags, ``f1`` for span tags."""
@@ -192,6 +201,7 @@ class TrainingState:
             data_scheme=self.data.data_scheme,
             corpus=reading.to_json() if reading else {},
             training=self.config.to_json(),
+            data=self.data.sizes(),
         )
 
     def checkpoint_bytes(self) -> int:
