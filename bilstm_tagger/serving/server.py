@@ -107,11 +107,12 @@ class TagRequest:
     nbest: int = 0
     min_confidence: float = 0.0
 
-    def inputs(self) -> list[TextInput]:
-        """Each text or sentence as a :class:`TextInput` (raw texts are split into sentences and tokens here)."""
+    def inputs(self, language: str = "en") -> list[TextInput]:
+        """Each text or sentence as a :class:`TextInput` (raw texts are split into sentences and tokens
+        here, by the rules of ``language``: the model's)."""
         if self.sentences is not None:
             return [pretokenized(tokens) for tokens in self.sentences]
-        return [raw_text(text) for text in self.texts or []]
+        return [raw_text(text, language) for text in self.texts or []]
 
 
 def parse_tag_request(body: bytes) -> TagRequest:
@@ -252,7 +253,7 @@ class MicroBatcher:
 
     def _tag(self, jobs: list[_Job], nbest: int, min_confidence: float) -> None:
         try:
-            inputs = [job.request.inputs() for job in jobs]
+            inputs = [job.request.inputs(self.tagger.reading.text_language) for job in jobs]
             request = ProbabilityRequest(True, nbest, self.tagger.temperature)
             flat = [item for items in inputs for item in items]
             documents = iter(self.tagger.documents(flat, self.batch_size, request, min_confidence))
