@@ -40,6 +40,8 @@ _EMOTICONS_KEPT = frozenset(
     ":-x :-| :-} :/ :> :D :O :P :X :] :o :o) :p :x :| :} ;) ;-) ;-D ;D ;_; =( =) =/ =D =[ =] =| :'( :') "
     ":'-( :'-)".split()
 )
+# A prefix alternative made of ASCII letters or digits only, as in "^Rp".
+_LITERAL_PREFIX = re.compile(r"\^([A-Za-z0-9]+)")
 MAX_CACHED = 100_000  # runs whose tokens are kept, as spaCy keeps them; the cache starts anew past this
 
 
@@ -68,6 +70,14 @@ class RuleTokenizer:
     sentence_final: frozenset[str]
     match_starts: frozenset[str] = frozenset()  # the first tokens of ``matched``: where a match can begin
     cache: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def letter_prefixes(self) -> tuple[str, ...]:
+        """The prefixes of ASCII letters or digits the rules split off (Indonesian and Malay ``Rp``,
+        ``USD``: ``Rp5000``, and ``Rpx`` too): the words of letters only that may not stay whole."""
+        return tuple(
+            match.group(1) for part in self.prefix.pattern.split("|") if (match := _LITERAL_PREFIX.fullmatch(part))
+        )
 
     @classmethod
     def load(cls, language: str = "en", path: Path | None = None) -> RuleTokenizer:

@@ -169,6 +169,9 @@ class _Rules:
         self.sentence_final = self.tokenizer.sentence_final
         self.sentence = sentence_rules(language)
         self.closing = self.sentence_final | _CLOSING | self.sentence.closing_quotes
+        prefixes = self.tokenizer.letter_prefixes
+        # Plain words skip the rules (_token_spans), but not those a prefix of letters would split.
+        self.plain_word = re.compile(rf"(?!{'|'.join(prefixes)}){_PLAIN_WORD.pattern}") if prefixes else _PLAIN_WORD
 
     def spans(self, text: str) -> list[Span]:
         """Offsets of spaCy's tokens of ``text`` (white space only as ``" "``), spaces left out."""
@@ -286,7 +289,7 @@ def _token_spans(normalized: str, rules: _Rules) -> list[Span]:
         plain.append(match.span())
         return " " * (match.end() - match.start())
 
-    rest = _PLAIN_WORD.sub(take_plain, normalized)
+    rest = rules.plain_word.sub(take_plain, normalized)
     long_runs = list(_LONG_RUN.finditer(rest))
     if long_runs:
         rest = _LONG_RUN.sub(lambda match: " " * len(match.group()), rest)
