@@ -211,6 +211,9 @@ def test_a_broken_tokenizer_falls_back_to_the_words(monkeypatch, broken):
     class Broken:
         sentence_final = frozenset(".")
         closing = frozenset(".")
+        quotes = frozenset()
+        enders = frozenset(".")
+        plain_word = segmentation._PLAIN_WORD
         sentence = sentence_rules("en")
 
         def __init__(self, language="en"):

@@ -169,6 +169,8 @@ class _Rules:
         self.sentence_final = self.tokenizer.sentence_final
         self.sentence = sentence_rules(language)
         self.closing = self.sentence_final | _CLOSING | self.sentence.closing_quotes
+        self.quotes = _QUOTES | self.sentence.closing_quotes
+        self.enders = self.sentence_final | _ELLIPSES
         prefixes = self.tokenizer.letter_prefixes
         # Plain words skip the rules (_token_spans), but not those a prefix of letters would split.
         self.plain_word = re.compile(rf"(?!{'|'.join(prefixes)}){_PLAIN_WORD.pattern}") if prefixes else _PLAIN_WORD
@@ -415,8 +417,9 @@ def _sentences(spans: list[Span], words: list[str], rules: _Rules) -> list[list[
     two tokens (``1990`` ``.``); before a lower-case word or a month name, a period split off a
     number ends none.
     """
-    sentence_final, closing, sentence = rules.sentence_final, rules.closing, rules.sentence
-    quotes = _QUOTES | sentence.closing_quotes
+    sentence_final, closing, quotes, sentence = rules.sentence_final, rules.closing, rules.quotes, rules.sentence
+    enders = rules.enders  # the sentence-final characters and the ellipses: the only tokens that may end one
+    ordinal = sentence.ordinal_period
     sentences: list[list[Span]] = []
     current: list[Span] = []
     ended = False  # the current sentence has had its sentence-final token
@@ -449,7 +452,7 @@ def _sentences(spans: list[Span], words: list[str], rules: _Rules) -> list[list[
             current.append((start, end + 1))
             index += 2
             continue
-        if sentence.ordinal_period and word[-1] == "." and word[0].isdigit():
+        if ordinal and word[-1] == "." and word[0].isdigit():
             following = words[index + 1] if index + 1 < count else None
             if sentence.ends_after_number(word, following):
                 # "im Jahr 1990. Danach": the number, then the period that ends the sentence.
@@ -458,21 +461,24 @@ def _sentences(spans: list[Span], words: list[str], rules: _Rules) -> list[list[
                 index += 1
                 continue
         current.append((start, end))
-        ended = word in sentence_final or (
-            # "weg... Verdiente 5 Sterne": an ellipsis before a capital letter ends a sentence.
-            word in _ELLIPSES and index + 1 < count and words[index + 1][0].isupper()
-        )
-        if (
-            ended
-            and sentence.ordinal_period
-            and word == "."
-            and index + 1 < count
-            and len(current) > 1
-            and current[-2][1] == start
-            and words[index - 1].isdigit()
-            and (words[index + 1][0].islower() or words[index + 1].lower() in sentence.months)
-        ):
-            ended = False  # "am 3. oktober", split by rules that split a period off numbers: an ordinal
+        if word in enders:
+            following = words[index + 1] if index + 1 < count else ""
+            if word in sentence_final:
+                # "am 3. oktober", by rules that split a period off numbers: an ordinal, no end.
+                ended = not (
+                    ordinal
+                    and word == "."
+                    and following
+                    and len(current) > 1
+                    and current[-2][1] == start
+                    and words[index - 1].isdigit()
+                    and (following[0].islower() or following.lower() in sentence.months)
+                )
+            else:
+                # "weg... Verdiente 5 Sterne": an ellipsis before a capital letter ends a sentence.
+                ended = following[:1].isupper()
+        else:
+            ended = False
         index += 1
     if current:
         sentences.append(current)
