@@ -35,7 +35,7 @@ RULES_DIRECTORY = Path(__file__).with_name("rules")
 _EMOTICON = re.compile(r"[()\[\]{}<>:;=_^*|\\/@¬]")
 _LETTERS_OR_DIGITS = re.compile(r"[A-Za-z]+|[0-9]+")
 # The emoticons of spaCy's that languages other than English keep (see keeps_special_case): eyes first, no digit.
-_EMOTICONS_KEPT = frozenset(
+EMOTICONS_KEPT = frozenset(
     ":( :(( :((( :() :) :)) :))) :* :-( :-(( :-((( :-) :-)) :-))) :-* :-/ :-> :-D :-O :-P :-X :-] :-o :-p "
     ":-x :-| :-} :/ :> :D :O :P :X :] :o :o) :p :x :| :} ;) ;-) ;-D ;D ;_; =( =) =/ =D =[ =] =| :'( :') "
     ":'-( :'-)".split()
@@ -303,7 +303,7 @@ def keeps_special_case(orth: str, language: str = "en") -> bool:
         return not _EMOTICON.search(orth)
     from spacy.lang.tokenizer_exceptions import emoticons  # only when rules are written or tested
 
-    return orth not in emoticons or orth in _EMOTICONS_KEPT
+    return orth not in emoticons or orth in EMOTICONS_KEPT
 
 
 def rules_text(language: str) -> str:

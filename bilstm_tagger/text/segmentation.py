@@ -60,7 +60,8 @@ Conventions (those of CoNLL-2003, which follows the Penn Treebank):
 Sentences end after a token of one sentence-final character (the 128 of spaCy's rule-based
 sentencizer: ``. ! ?`` and their equivalents in other scripts), or after an ellipsis (``...``
 ``…``) before a capital letter; closing punctuation written right after it (``."`` ``?)``) stays
-in the sentence, and a lower-case word after a closing quote or bracket goes on with it
+in the sentence, and so does a smiley after it (``Danke! :-)``, where the language keeps it one
+token), and a lower-case word after a closing quote or bracket goes on with it
 (``"Why?" she asked``). Abbreviations such as ``U.S.`` or German ``z.B.`` carry their period
 inside the token and so end no sentence.
 
@@ -97,6 +98,7 @@ from collections.abc import Sequence
 
 from bilstm_tagger.text.corpus import VISIBLE_FORMAT_CHARACTERS
 from bilstm_tagger.text.languages import DEFAULT_LANGUAGE, check_language
+from bilstm_tagger.text.rule_tokenizer import EMOTICONS_KEPT
 
 Span = tuple[int, int]
 
@@ -432,6 +434,10 @@ def _sentences(spans: list[Span], words: list[str], rules: _Rules) -> list[list[
             if start == current[-1][1] and all(character in closing for character in word):
                 current.append((start, end))
                 quoted = quoted or word in quotes
+                index += 1
+                continue
+            if word in EMOTICONS_KEPT:
+                current.append((start, end))  # "Danke Rosemarie! :-) Dann": the smiley goes with its sentence
                 index += 1
                 continue
             if quoted and word[0].islower():
