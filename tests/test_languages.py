@@ -337,3 +337,22 @@ def test_the_python_api_splits_by_the_model_s_language(german_model, tmp_path):
     del config["corpus"]["language"]
     (older / "config.json").write_text(json.dumps(config))
     assert Tagger.load(older).language == "en"
+
+
+# -- the page that lists them -----------------------------------------------------------------------
+
+
+def test_the_languages_page_lists_the_languages_shipped_and_refused():
+    import re
+
+    from bilstm_tagger.text.sentence_rules import ORDINAL_PERIOD_LANGUAGES
+
+    from conftest import ROOT
+
+    text = (ROOT / "docs" / "languages.md").read_text(encoding="utf-8")
+    listed = re.findall(r"^\| `([a-z]+)` \| ([^|]+) \|$", text, re.MULTILINE)
+    shipped = [code for code, what in listed if code not in SEGMENTERS]
+    assert shipped == list(LANGUAGES)
+    assert {code: what.strip() for code, what in listed if code in SEGMENTERS} == SEGMENTERS
+    ordinals = text[text.index("**Ordinals written with a period**") :].split("\n\n")[0]
+    assert set(re.findall(r"`([a-z]+)`", ordinals.split(")")[0])) == ORDINAL_PERIOD_LANGUAGES
