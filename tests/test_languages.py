@@ -314,6 +314,14 @@ def test_tagger_tag_splits_raw_text_by_the_model_s_language(german_model):
     assert len(json.loads(result.stdout)["sentences"]) > 2
 
 
+def test_worker_processes_split_by_the_model_s_language_too(german_model):
+    result = tagger_in_process(
+        "tag", german_model, "-f", "jsonl", "--workers", "2", input=GERMAN + "\n" + GERMAN + "\n"
+    )
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [len(record["sentences"]) for record in records] == [2, 2]
+
+
 def test_tagger_tag_refuses_a_language_in_one_line(german_model):
     result = tagger_in_process("tag", german_model, "--language", "zh", input="x\n", check=False)
     assert_one_line_error(result, "language 'zh' needs a word segmenter")
@@ -322,6 +330,14 @@ def test_tagger_tag_refuses_a_language_in_one_line(german_model):
         check=False,
     )
     assert_one_line_error(result, "unknown language 'xy'")
+
+
+def test_a_resumed_run_keeps_its_language_unless_one_is_given(german_model, tmp_path):
+    from bilstm_tagger.training.run import with_saved_language
+
+    assert with_saved_language(CorpusReading("conll"), german_model).language == "de"
+    assert with_saved_language(CorpusReading("conll", language="fr"), german_model).language == "fr"
+    assert with_saved_language(CorpusReading("conll"), tmp_path).language is None  # no checkpoint yet: en
 
 
 def test_the_python_api_splits_by_the_model_s_language(german_model, tmp_path):
@@ -356,3 +372,17 @@ def test_the_languages_page_lists_the_languages_shipped_and_refused():
     assert {code: what.strip() for code, what in listed if code in SEGMENTERS} == SEGMENTERS
     ordinals = text[text.index("**Ordinals written with a period**") :].split("\n\n")[0]
     assert set(re.findall(r"`([a-z]+)`", ordinals.split(")")[0])) == ORDINAL_PERIOD_LANGUAGES
+
+
+def test_the_results_sections_are_those_benchmarks_languages_py_renders_from_its_json():
+    import sys
+
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import languages as benchmark  # benchmarks/languages.py
+
+    results = json.loads((ROOT / "benchmarks" / "languages.json").read_text(encoding="utf-8"))
+    text = (ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
+    assert benchmark.section(results) in text
+    assert benchmark.ner_section(results["wikiann_de"]) in text

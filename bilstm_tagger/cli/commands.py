@@ -24,7 +24,6 @@ from bilstm_tagger.model.config import (
     config_from_options,
 )
 from bilstm_tagger.text.corpus import CorpusReading
-from bilstm_tagger.text.languages import DEFAULT_LANGUAGE
 from bilstm_tagger.version import __version__
 
 app = typer.Typer(
@@ -73,7 +72,7 @@ def train(
     word_column: options.WordColumn = None,
     tag_column: options.TagColumn = None,
     encoding_errors: options.EncodingErrors = "strict",
-    language: options.TrainLanguage = DEFAULT_LANGUAGE,
+    language: options.TrainLanguage = None,
     tag_scheme: options.TagScheme = TRAINING_DEFAULTS.tag_scheme,
     preset: options.Preset = None,
     embeddings: options.Embeddings = None,

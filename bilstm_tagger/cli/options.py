@@ -51,10 +51,11 @@ EncodingErrors = Annotated[
     ),
 ]
 TrainLanguage = Annotated[
-    str,
+    Optional[str],
     typer.Option(
         "--language",
-        help="The language of the text (a code: en, de, fr, nl, es...; docs/languages.md lists them), kept in the model: raw text given to it is split by that language's rules.",
+        help="The language of the text (a code: en, de, fr, nl, es...; docs/languages.md lists them), kept in the model: raw text given to it is split by that language's rules. Default: en, or with --resume the run's own.",
+        show_default=False,
         rich_help_panel=DATA,
     ),
 ]
