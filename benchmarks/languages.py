@@ -2,6 +2,7 @@
 
     python3 benchmarks/languages.py [--data ../shared/data] [--baseline-rev REV] [--repeats 3]
     python3 benchmarks/languages.py --ner MODEL_DIR [MODEL_DIR ...]   # WikiANN German test F1 of trained models
+    python3 benchmarks/languages.py --render                         # RESULTS.md again from languages.json
 
 What is measured (spaCy is a dependency of the tests, so it is always there):
 
@@ -314,7 +315,7 @@ def ner_section(results: dict) -> str:
         f"Written by `python benchmarks/languages.py --ner` on {results['machine']['date']}: models trained with "
         "`tagger train ../shared/data/wikiann_de/train.conll --dev ../shared/data/wikiann_de/dev.conll --language de "
         f"--seed N --threads {runs[0]['threads']} --max-epochs {runs[0]['max_epochs']} --patience {runs[0]['patience']}` "
-        "(the default recipe, random word embeddings: no German vectors here), one at a time, scored on `test.conll`.",
+        "(the default recipe, random word embeddings: no German vectors here), on 2 cores shared with other jobs (the minutes depend on their load), scored on `test.conll`.",
         "",
         "| seed | epochs | minutes of training steps (dev scoring not counted) | test P | test R | test F1 |",
         "|---:|---:|---:|---:|---:|---:|",
@@ -347,8 +348,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline-rev", help="git revision to compare English with (tokens and speed)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--ner", type=Path, nargs="+", help="score these WikiANN German models instead")
+    parser.add_argument("--render", action="store_true", help="only write RESULTS.md's sections again from the JSON")
     args = parser.parse_args(argv)
     previous = json.loads(OUTPUT.read_text()) if OUTPUT.exists() else {}
+    if args.render:
+        figures.replace_section(figures.RESULTS_MD, BEGIN, END, section(previous))
+        if "wikiann_de" in previous:
+            figures.replace_section(figures.RESULTS_MD, NER_BEGIN, NER_END, ner_section(previous["wikiann_de"]))
+        return
     if args.ner:
         previous["wikiann_de"] = ner_scores(args.ner, args.data)
         OUTPUT.write_text(json.dumps(previous, indent=2) + "\n")
