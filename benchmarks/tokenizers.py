@@ -314,7 +314,7 @@ def whitespace_spans(text: str) -> list[Span]:
 def build_split_text() -> Splitter:
     from bilstm_tagger.text import segmentation
 
-    segmentation._english = None  # a fresh tokenizer, with nothing cached, as for the others
+    segmentation._tokenizers.clear()  # a fresh tokenizer, with nothing cached, as for the others
     segmentation._tokenizer()  # built now, not inside the first timed call
     return segmentation.split_text
 

@@ -7,7 +7,6 @@ lies between them is white space, U+200B, U+FEFF or invisible format characters.
 """
 
 import functools
-import json
 import time
 import unicodedata
 
@@ -15,9 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bilstm_tagger.text import english_tokenizer, segmentation
+from bilstm_tagger.text import rule_tokenizer, segmentation
 from bilstm_tagger.text.corpus import VISIBLE_FORMAT_CHARACTERS, CorpusReading, read_corpus
 from bilstm_tagger.text.segmentation import split_text
+from bilstm_tagger.text.sentence_rules import sentence_rules
 
 from conftest import SHARED_DATA
 
@@ -211,6 +211,13 @@ def test_a_broken_tokenizer_falls_back_to_the_words(monkeypatch, broken):
     class Broken:
         sentence_final = frozenset(".")
         closing = frozenset(".")
+        quotes = frozenset()
+        enders = frozenset(".")
+        plain_word = segmentation._PLAIN_WORD
+        sentence = sentence_rules("en")
+
+        def __init__(self, language="en"):
+            pass
 
         def spans(self, text):
             return list(broken)
@@ -222,7 +229,7 @@ def test_a_broken_tokenizer_falls_back_to_the_words(monkeypatch, broken):
 
 def test_the_cache_of_runs_is_bounded(monkeypatch):
     english = segmentation._tokenizer().tokenizer
-    monkeypatch.setattr(english_tokenizer, "MAX_CACHED", 2)
+    monkeypatch.setattr(rule_tokenizer, "MAX_CACHED", 2)
     english.cache.clear()
     assert tokens_of("Merkel's staff (in Germany).") == [["Merkel", "'s", "staff", "(", "in", "Germany", ")", "."]]
     assert len(english.cache) <= 2
@@ -239,23 +246,16 @@ def spacy_tokenizer():
 
     tokenizer = English().tokenizer
     tokenizer.rules = {
-        orth: pieces for orth, pieces in tokenizer.rules.items() if english_tokenizer.keeps_special_case(orth)
+        orth: pieces for orth, pieces in tokenizer.rules.items() if rule_tokenizer.keeps_special_case(orth)
     }
     return tokenizer
 
 
-port = functools.cache(english_tokenizer.EnglishTokenizer.load)
+port = functools.cache(lambda: rule_tokenizer.RuleTokenizer.load("en"))
 
 
 def spacy_spans(text: str) -> list[tuple[int, int]]:
     return [(token.idx, token.idx + len(token)) for token in spacy_tokenizer()(text) if not token.text.isspace()]
-
-
-def test_the_rules_are_those_of_the_installed_spacy():
-    written = json.loads(english_tokenizer.RULES_FILE.read_text(encoding="utf-8"))
-    assert written == english_tokenizer.rules_from_spacy(english_tokenizer.keeps_special_case), (
-        "spaCy's rules changed: english_tokenizer.write_rules() writes them again"
-    )
 
 
 def test_the_tokens_are_spacys_on_ewt_and_conll_text():

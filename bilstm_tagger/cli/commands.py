@@ -72,6 +72,7 @@ def train(
     word_column: options.WordColumn = None,
     tag_column: options.TagColumn = None,
     encoding_errors: options.EncodingErrors = "strict",
+    language: options.TrainLanguage = None,
     tag_scheme: options.TagScheme = TRAINING_DEFAULTS.tag_scheme,
     preset: options.Preset = None,
     embeddings: options.Embeddings = None,
@@ -124,7 +125,7 @@ def train(
         if name in OPTION_NAMES and context.get_parameter_source(name).name != "DEFAULT"
     }
     config = config_from_options(given, preset)
-    reading = CorpusReading(corpus_format, word_column, tag_column, encoding_errors)
+    reading = CorpusReading(corpus_format, word_column, tag_column, encoding_errors, language)
     output_dir = _output_dir(output, resume)
     train_files(train_file, dev, output_dir, config, reading, RichReporter(), overwrite, resume is not None)
 
@@ -249,6 +250,7 @@ def tag(
     input_file: options.InputFile = None,
     output_format: options.OutputFormat = "conll",
     input_format: options.InputFormat = "text",
+    language: options.TagLanguage = None,
     confidence: options.Confidence = False,
     nbest: options.Nbest = 0,
     min_confidence: options.MinConfidence = 0.0,
@@ -270,7 +272,7 @@ def tag(
     from bilstm_tagger.tagging.streaming import tag_file
     from bilstm_tagger.tagging.workers import open_tagger
 
-    reading = CorpusReading(input_format, word_column, encoding_errors=encoding_errors)
+    reading = CorpusReading(input_format, word_column, encoding_errors=encoding_errors, language=language)
     with open_tagger(model_dir, device, workers, threads, engine) as tagger:
         _note_engine(tagger)
         stream, name = _open_input(input_file)

@@ -50,6 +50,23 @@ EncodingErrors = Annotated[
         rich_help_panel=DATA,
     ),
 ]
+TrainLanguage = Annotated[
+    Optional[str],
+    typer.Option(
+        "--language",
+        help="The language of the text (a code: en, de, fr, nl, es...; docs/languages.md lists them), kept in the model: raw text given to it is split by that language's rules. Default: en, or with --resume the run's own.",
+        show_default=False,
+        rich_help_panel=DATA,
+    ),
+]
+TagLanguage = Annotated[
+    Optional[str],
+    typer.Option(
+        "--language",
+        help="Split raw text by the rules of this language (a code: en, de, fr...; docs/languages.md). Default: the model's (tagger train --language).",
+        show_default=False,
+    ),
+]
 ModelDir = Annotated[
     Path, typer.Argument(metavar="MODEL_DIR", help="Model directory written by tagger train.", show_default=False)
 ]

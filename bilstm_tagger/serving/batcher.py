@@ -103,7 +103,7 @@ class MicroBatcher:
 
     def _tag(self, jobs: list[_Job], nbest: int, min_confidence: float) -> None:
         try:
-            inputs = [job.request.inputs() for job in jobs]
+            inputs = [job.request.inputs(self.tagger.reading.text_language) for job in jobs]
             request = ProbabilityRequest(True, nbest, self.tagger.temperature)
             flat = [item for items in inputs for item in items]
             documents = iter(self.tagger.documents(flat, self.batch_size, request, min_confidence))

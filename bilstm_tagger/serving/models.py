@@ -194,6 +194,7 @@ class ServedModel:
             "tags": tagger.labels,
             "tag_scheme": tagger.tag_scheme,
             "output_scheme": tagger.output_scheme,
+            "language": tagger.reading.text_language,
             "digest": generation.digest,
             "generation": generation.number,
             "loaded_at": generation.loaded_at,

@@ -42,11 +42,12 @@ class TagRequest:
         """How many texts or sentences the request holds."""
         return len(self.sentences if self.sentences is not None else self.texts or [])
 
-    def inputs(self) -> list[TextInput]:
-        """Each text or sentence as a :class:`TextInput` (raw texts are split into sentences and tokens here)."""
+    def inputs(self, language: str = "en") -> list[TextInput]:
+        """Each text or sentence as a :class:`TextInput` (raw texts are split into sentences and tokens
+        here, by the rules of ``language``: the model's)."""
         if self.sentences is not None:
             return [pretokenized(tokens) for tokens in self.sentences]
-        return [raw_text(text) for text in self.texts or []]
+        return [raw_text(text, language) for text in self.texts or []]
 
 
 def parse_tag_request(body: bytes) -> TagRequest:

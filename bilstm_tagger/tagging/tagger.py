@@ -29,6 +29,7 @@ from bilstm_tagger.tagging.predictions import Document, TaggedSentence, tagged_s
 from bilstm_tagger.tagging.spans import SpanTables
 from bilstm_tagger.text.corpus import CorpusReading
 from bilstm_tagger.text.documents import TextInput, raw_text
+from bilstm_tagger.text.languages import check_language
 
 
 class Tagger:
@@ -82,9 +83,14 @@ class Tagger:
         """The scheme tags are returned in: the training data's."""
         return self.model.output_scheme
 
-    def __call__(self, text: str, confidence: bool = True, nbest: int = 0) -> Document:
+    @property
+    def language(self) -> str:
+        """The language the model was trained in (``tagger train --language``): raw text is split by its rules."""
+        return self.model.reading.text_language
+
+    def __call__(self, text: str, confidence: bool = True, nbest: int = 0, language: str | None = None) -> Document:
         """Tag one raw text (any number of sentences): a :class:`Document` with offsets and confidences."""
-        [document] = self.pipe([text], confidence=confidence, nbest=nbest)
+        [document] = self.pipe([text], confidence=confidence, nbest=nbest, language=language)
         return document
 
     def pipe(
@@ -94,15 +100,21 @@ class Tagger:
         confidence: bool = True,
         nbest: int = 0,
         min_confidence: float = 0.0,
+        language: str | None = None,
     ) -> Iterator[Document]:
         """Tag raw texts lazily, one :class:`Document` each, in order.
 
         ``batch_size * BUFFER_BATCHES`` texts are read ahead and tagged together.
         ``min_confidence`` drops the entities whose confidence is below it (their tokens become ``O``).
+        ``language`` splits the texts by the rules of another language than the model's (:attr:`language`).
+
+        Raises:
+            InputError: a language whose rules are not shipped.
         """
         check_batch_size(batch_size)
         request = self.model.request(confidence, nbest)
-        inputs = (raw_text(text) for text in texts)
+        language = check_language(language) if language is not None else self.language
+        inputs = (raw_text(text, language) for text in texts)
         buffers = iter(lambda: list(islice(inputs, batch_size * BUFFER_BATCHES)), [])
         documents = self.model.tag_buffers(buffers, batch_size, request, min_confidence)
         return (document for buffer in documents for document in buffer)

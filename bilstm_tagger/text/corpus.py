@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 from bilstm_tagger.base.errors import InputError, InputWarning
+from bilstm_tagger.text.languages import DEFAULT_LANGUAGE, check_language
 
 CorpusFormat = Literal["conll", "conllu"]
 CORPUS_FORMATS: tuple[str, ...] = ("conll", "conllu")
@@ -224,12 +225,14 @@ def default_columns(corpus_format: CorpusFormat) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class CorpusReading:
-    """How a corpus is read: its format, the columns of the words and the tags, and invalid UTF-8.
+    """How a corpus is read: its format, the columns of the words and the tags, invalid UTF-8, and
+    the language of its text.
 
-    What ``--format``, ``--word-column``, ``--tag-column`` and ``--encoding-errors`` say, as one value
-    from the CLI to the run, the report, tagging and calibration. A model keeps its training data's
-    (:meth:`to_json`, in ``config.json``), so that a file of the same format is read with the same
-    columns unless others are given (:meth:`with_columns_of`).
+    What ``--format``, ``--word-column``, ``--tag-column``, ``--encoding-errors`` and ``--language``
+    say, as one value from the CLI to the run, the report, tagging and calibration. A model keeps
+    its training data's (:meth:`to_json`, in ``config.json``), so that a file of the same format is
+    read with the same columns unless others are given, and raw text is split in the model's
+    language unless another is given (:meth:`with_columns_of`).
 
     Attributes:
         format: ``auto`` (each file's own: :func:`detect_format`), ``conll`` or ``conllu``; for
@@ -237,19 +240,36 @@ class CorpusReading:
         word_column, tag_column: an index (negative from the end) or a CoNLL-U column name;
             ``None`` for the format's default (:func:`default_columns`).
         encoding_errors: ``strict`` (invalid UTF-8 is an error naming its line) or ``replace``.
+        language: the code of the text's language, whose rules split raw text
+            (:mod:`bilstm_tagger.text.languages`); ``None`` when tagging: the model's. A model
+            trained before languages reads as English.
     """
 
     format: str = "auto"
     word_column: str | int | None = None
     tag_column: str | int | None = None
     encoding_errors: str = "strict"
+    language: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.language is not None:
+            # Checked here, where the CLI's options become a value: before a training of hours starts.
+            object.__setattr__(self, "language", check_language(self.language))
+
+    @property
+    def text_language(self) -> str:
+        """The language raw text is split in: the one given, else English."""
+        return self.language or DEFAULT_LANGUAGE
 
     def resolved(self, path: str | os.PathLike) -> CorpusReading:
         """The same reading with ``auto`` decided for ``path`` (:func:`resolve_format`)."""
         return replace(self, format=resolve_format(path, self.format))
 
     def with_columns_of(self, trained: CorpusReading) -> CorpusReading:
-        """The columns a model was ``trained`` with fill the ones not given here, if the formats are the same."""
+        """The columns a model was ``trained`` with fill the ones not given here, if the formats are the
+        same; its language fills a language not given here, whatever the formats."""
+        if self.language is None and trained.language is not None:
+            self = replace(self, language=trained.language)
         if trained.format != self.format:
             return self
         return replace(
@@ -260,13 +280,24 @@ class CorpusReading:
 
     def to_json(self) -> dict:
         """The checkpoint's record of how the training data was read (its encoding errors are not kept)."""
-        return {"format": self.format, "word_column": self.word_column, "tag_column": self.tag_column}
+        return {
+            "format": self.format,
+            "word_column": self.word_column,
+            "tag_column": self.tag_column,
+            "language": self.text_language,
+        }
 
     @classmethod
     def from_json(cls, data: dict | None) -> CorpusReading:
-        """Read :meth:`to_json`'s record; a model without one (``{}``) has no columns of its own."""
+        """Read :meth:`to_json`'s record; a model without one (``{}``) has no columns of its own, and a
+        model without a language (trained before languages) is English."""
         data = data or {}
-        return cls(data.get("format", "auto"), data.get("word_column"), data.get("tag_column"))
+        return cls(
+            data.get("format", "auto"),
+            data.get("word_column"),
+            data.get("tag_column"),
+            language=data.get("language", DEFAULT_LANGUAGE),
+        )
 
 
 # ---------------------------------------------------------------------------------------------

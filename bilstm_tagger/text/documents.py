@@ -4,7 +4,8 @@ Three input formats give the same kind of record, so that every output format (a
 consumer of ``jsonl``) reads all three alike:
 
 * ``text`` (the default): one line of raw text, split into sentences and tokens by
-  :func:`bilstm_tagger.text.segmentation.split_text`; the record's text is the line as it came.
+  :func:`bilstm_tagger.text.segmentation.split_text` in the reading's language (the model's unless
+  ``--language`` says otherwise); the record's text is the line as it came.
 * ``tokens``: one pre-tokenised sentence per line, tokens separated by white space; the record's
   text is the tokens joined by single spaces.
 * ``conll`` / ``conllu``: one sentence per record, its tokens joined by single spaces.
@@ -14,12 +15,14 @@ Offsets are Python string indices (code points) into the record's text, ``end`` 
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
 from bilstm_tagger.base.errors import InputError
 from bilstm_tagger.text.corpus import CORPUS_FORMATS, CorpusReading, iter_sentences
+from bilstm_tagger.text.languages import DEFAULT_LANGUAGE
 
 INPUT_FORMATS: tuple[str, ...] = ("text", "tokens", *CORPUS_FORMATS)
 
@@ -45,11 +48,20 @@ class TextInput:
         return [[self.text[start:end] for start, end in sentence] for sentence in self.sentences]
 
 
-def raw_text(text: str) -> TextInput:
-    """A line of raw text, split into sentences and tokens."""
+def raw_text(text: str, language: str = DEFAULT_LANGUAGE) -> TextInput:
+    """A line of raw text, split into sentences and tokens by the rules of ``language``.
+
+    Text typed in decomposed form (NFD: ``e`` and U+0301) is split as its composed form would be,
+    its offsets into the text as given; its tokens are given to the model composed (NFC), as
+    corpora and the model's vocabulary have words, so that both forms are tagged alike.
+    """
     from bilstm_tagger.text.segmentation import split_text
 
-    return TextInput(text, split_text(text))
+    sentences = split_text(text, language)
+    if text.isascii() or unicodedata.is_normalized("NFC", text):
+        return TextInput(text, sentences)
+    tokens = [[unicodedata.normalize("NFC", text[start:end]) for start, end in sentence] for sentence in sentences]
+    return TextInput(text, sentences, tokens)
 
 
 def pretokenized(tokens: Sequence[str]) -> TextInput:
@@ -70,7 +82,8 @@ def read_inputs(lines: Iterable[tuple[int, str]], name: str, reading: CorpusRead
     """
     input_format = reading.format
     if input_format == "text":
-        return (raw_text(line) for _, line in lines)
+        language = reading.text_language
+        return (raw_text(line, language) for _, line in lines)
     if input_format == "tokens":
         return (pretokenized(line.split()) for _, line in lines)
     if input_format in CORPUS_FORMATS:

@@ -13,8 +13,22 @@ text seen before and on new text) and writes its figures to ``benchmarks/tokeniz
 measured figures are there, and nowhere else. spaCy had the best token F1 on EWT and is still
 released; NLTK, best on CoNLL-2003's conventions as they come, was too slow for ``tagger tag``.
 Its drawback was start-up: importing spaCy is slow (and its thinc imports torch); so its rules run
-in plain Python (:mod:`bilstm_tagger.text.english_tokenizer`, the same tokens as spaCy's on all of
+in plain Python (:mod:`bilstm_tagger.text.rule_tokenizer`, the same tokens as spaCy's on all of
 EWT and CoNLL-2003: tested), and spaCy is not imported at all.
+
+Other languages: ``split_text(text, language)`` runs spaCy's rules of that language the same way
+(``spacy.blank(code).tokenizer``: its prefixes, suffixes, infixes and exceptions, ``z.B.``,
+``Nr.``, ``d'``), read on first use from its file in ``rules/``
+(:mod:`bilstm_tagger.text.languages` lists them and refuses those that need a word segmenter),
+with the post-processing below for every language, and where sentences end decided with the
+language's closing quotes and ordinals (:mod:`bilstm_tagger.text.sentence_rules`: German
+``am 3. Oktober`` goes on, ``im Jahr 1990. Danach`` ends).
+
+Unicode as people type it: text in decomposed form (NFD, ``e`` then U+0301, as macOS file names
+and some keyboards give it) is split as its composed form (NFC) is, each token's offsets those of
+the characters it was composed from in the text as given; so NFC and NFD input give the same
+tokens, at their own offsets. Typographic quotes and apostrophes (``„…“``, ``«…»``, ``’``) are
+the language's rules' business, and each language's closing quotes keep a sentence's end with it.
 
 ``split_text`` itself, this module with the post-processing below, is one of the script's
 candidates, beside spaCy alone (which splits hyphenated words, list numbers and emoticon
@@ -44,9 +58,12 @@ Conventions (those of CoNLL-2003, which follows the Penn Treebank):
   character before it, and regional indicators pair into flags.
 
 Sentences end after a token of one sentence-final character (the 128 of spaCy's rule-based
-sentencizer: ``. ! ?`` and their equivalents in other scripts); closing punctuation written
-right after it (``."`` ``?)``) stays in the sentence. Abbreviations such as ``U.S.`` carry their
-period inside the token and so end no sentence.
+sentencizer: ``. ! ?`` and their equivalents in other scripts), or after an ellipsis (``...``
+``…``) before a capital letter; closing punctuation written right after it (``."`` ``?)``) stays
+in the sentence, and so does a smiley after it (``Danke! :-)``, where the language keeps it one
+token), and a lower-case word after a closing quote or bracket goes on with it
+(``"Why?" she asked``). Abbreviations such as ``U.S.`` or German ``z.B.`` carry their period
+inside the token and so end no sentence.
 
 White space is what :meth:`str.isspace` says it is (this includes NO-BREAK SPACE, the C0
 separators U+001C to U+001F, a lone CR, U+0085, U+2028 and U+2029). Invisible format characters
@@ -80,6 +97,8 @@ import unicodedata
 from collections.abc import Sequence
 
 from bilstm_tagger.text.corpus import VISIBLE_FORMAT_CHARACTERS
+from bilstm_tagger.text.languages import DEFAULT_LANGUAGE, check_language
+from bilstm_tagger.text.rule_tokenizer import EMOTICONS_KEPT
 
 Span = tuple[int, int]
 
@@ -109,7 +128,9 @@ _HYPHENS = frozenset({"-", "–"})
 _LIST_NUMBER = re.compile(r"[0-9]{1,3}")
 # After a sentence-final token, these written right after it stay in the sentence.
 _CLOSING = frozenset("\"'”’»›)]}")
-_QUOTES = frozenset({'"', "'", "''", "”", "’", "»", "›"})
+# ... and after these, a lower-case word continues the sentence: a quotation or an aside ended.
+_QUOTES = frozenset({'"', "'", "''", "”", "’", "»", "›", ")", "]"})
+_ELLIPSES = frozenset({"...", "....", ".....", "…"})
 # Characters that continue the grapheme cluster of the character before them.
 _JOINER = "\u200d"
 _CONTINUING_CATEGORIES = frozenset({"Mn", "Mc", "Me"})
@@ -128,42 +149,58 @@ def _continues_cluster(character: str) -> bool:
     )
 
 
+def _composes_with_previous(character: str) -> bool:
+    """Whether NFC may compose a character with the one before it: a mark, or a Hangul vowel or final jamo."""
+    return unicodedata.category(character) in _CONTINUING_CATEGORIES or 0x1160 <= ord(character) <= 0x11FF
+
+
 def _is_regional_indicator(character: str) -> bool:
     """Whether a character is a regional indicator: two of them make a flag."""
     return 0x1F1E6 <= ord(character) <= 0x1F1FF
 
 
-class _English:
-    """spaCy's English tokenizer (:mod:`bilstm_tagger.text.english_tokenizer`) and its sentence-final characters."""
+class _Rules:
+    """A language's tokenizer (:mod:`bilstm_tagger.text.rule_tokenizer`) and how its sentences end
+    (:mod:`bilstm_tagger.text.sentence_rules`)."""
 
-    def __init__(self) -> None:
-        from bilstm_tagger.text.english_tokenizer import EnglishTokenizer
+    def __init__(self, language: str) -> None:
+        from bilstm_tagger.text.rule_tokenizer import RuleTokenizer
+        from bilstm_tagger.text.sentence_rules import sentence_rules
 
-        self.tokenizer = EnglishTokenizer.load()
+        self.tokenizer = RuleTokenizer.load(language)
         self.sentence_final = self.tokenizer.sentence_final
-        self.closing = self.sentence_final | _CLOSING
+        self.sentence = sentence_rules(language)
+        self.closing = self.sentence_final | _CLOSING | self.sentence.closing_quotes
+        self.quotes = _QUOTES | self.sentence.closing_quotes
+        self.enders = self.sentence_final | _ELLIPSES
+        prefixes = self.tokenizer.letter_prefixes
+        # Plain words skip the rules (_token_spans), but not those a prefix of letters would split.
+        self.plain_word = re.compile(rf"(?!{'|'.join(prefixes)}){_PLAIN_WORD.pattern}") if prefixes else _PLAIN_WORD
 
     def spans(self, text: str) -> list[Span]:
         """Offsets of spaCy's tokens of ``text`` (white space only as ``" "``), spaces left out."""
         return self.tokenizer.spans(text)
 
 
-_english: _English | None = None
+# One tokenizer per language used in the process, built on first use: a language's rules are read
+# only when text in it comes (French's take 2 s to compile, English's 0.05 s).
+_tokenizers: dict[str, _Rules] = {}
 
 
-def _tokenizer() -> _English:
-    """The process's one tokenizer, built on first use."""
-    global _english
-    if _english is None:
-        _english = _English()
-    return _english
+def _tokenizer(language: str = DEFAULT_LANGUAGE) -> _Rules:
+    """The process's tokenizer of a language (a code :func:`~bilstm_tagger.text.languages.check_language` accepts)."""
+    rules = _tokenizers.get(language)
+    if rules is None:
+        rules = _tokenizers[language] = _Rules(check_language(language))
+    return rules
 
 
-def split_text(text: str) -> list[list[Span]]:
+def split_text(text: str, language: str = DEFAULT_LANGUAGE) -> list[list[Span]]:
     """Split one line of raw text into sentences of tokens.
 
     Args:
         text: one line (a paragraph); any characters, line breaks included, are allowed.
+        language: the code of the language whose rules split it (:mod:`bilstm_tagger.text.languages`).
 
     Returns:
         The sentences in order, each a non-empty list of ``(start, end)`` token offsets into
@@ -172,15 +209,27 @@ def split_text(text: str) -> list[list[Span]]:
         space, U+200B, U+FEFF or other invisible format characters (see the module docstring).
         Empty when the text holds nothing else.
 
+    Raises:
+        InputError: a language whose rules are not shipped (one line: which are, or what it would need).
+
     >>> text = "Maria flew to Berlin. She met Merkel's staff."
     >>> [[text[start:end] for start, end in sentence] for sentence in split_text(text)]
     [['Maria', 'flew', 'to', 'Berlin', '.'], ['She', 'met', 'Merkel', "'s", 'staff', '.']]
     """
+    if not text.isascii() and not unicodedata.is_normalized("NFC", text):
+        composed = _composed(text)
+        if composed is not None:
+            # Split the composed text (the rules' classes hold é, not e and U+0301), then give each
+            # token the offsets of the characters it was composed from: offsets into the text as given.
+            nfc, starts, ends = composed
+            return [
+                [(starts[start], ends[end - 1]) for start, end in sentence] for sentence in split_text(nfc, language)
+            ]
     # Every separator becomes a plain space, one character for one, so that offsets into the
     # normalised text are offsets into the text, and spaCy only ever sees spaces between words.
     normalized = _SEPARATOR.sub(" ", text) if _SEPARATOR_BUT_SPACE.search(text) else text
-    english = _tokenizer()
-    spans = _token_spans(normalized, english)
+    rules = _tokenizer(language)
+    spans = _token_spans(normalized, rules)
     words = [normalized[start:end] for start, end in spans]
     if not _covers_exactly(normalized, spans, words):
         # spaCy's tokens are slices of its input by design; should that ever fail, the words
@@ -195,10 +244,37 @@ def split_text(text: str) -> list[list[Span]]:
     joined = _join_hyphenated(spans, words)
     if len(joined) < len(spans):
         spans, words = joined, [normalized[start:end] for start, end in joined]
-    return _sentences(spans, words, english.sentence_final, english.closing)
+    return _sentences(spans, words, rules)
 
 
-def _token_spans(normalized: str, english: _English) -> list[Span]:
+def _composed(text: str) -> tuple[str, list[int], list[int]] | None:
+    """The text in NFC, and for each of its characters the start and end offsets, in ``text``, of
+    the characters it was composed from; ``None`` should a composition cross what is taken here
+    for a cluster (a character and the marks or Hangul vowels and finals after it), never seen.
+
+    A cluster is normalised on its own, so a composed character never comes from two clusters and
+    a token (which never splits a cluster: ``_join_clusters``) maps back to whole characters.
+    """
+    pieces: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    start, length = 0, len(text)
+    while start < length:
+        end = start + 1
+        while end < length and _composes_with_previous(text[end]):
+            end += 1
+        piece = unicodedata.normalize("NFC", text[start:end])
+        pieces.append(piece)
+        starts.extend([start] * len(piece))
+        ends.extend([end] * len(piece))
+        start = end
+    nfc = "".join(pieces)
+    if nfc != unicodedata.normalize("NFC", text):
+        return None
+    return nfc, starts, ends
+
+
+def _token_spans(normalized: str, rules: _Rules) -> list[Span]:
     """The token offsets of a text whose only white space is ``" "``, in order.
 
     spaCy tokenizes each run of characters between spaces on its own, so runs can be taken out
@@ -217,11 +293,11 @@ def _token_spans(normalized: str, english: _English) -> list[Span]:
         plain.append(match.span())
         return " " * (match.end() - match.start())
 
-    rest = _PLAIN_WORD.sub(take_plain, normalized)
+    rest = rules.plain_word.sub(take_plain, normalized)
     long_runs = list(_LONG_RUN.finditer(rest))
     if long_runs:
         rest = _LONG_RUN.sub(lambda match: " " * len(match.group()), rest)
-    spans = english.spans(rest)
+    spans = rules.spans(rest)
     if not plain and not long_runs:
         return spans
     spans.extend(plain)
@@ -332,15 +408,20 @@ def _join_hyphenated(spans: list[Span], words: list[str]) -> list[Span]:
     return joined
 
 
-def _sentences(
-    spans: list[Span], words: list[str], sentence_final: frozenset[str], closing: frozenset[str]
-) -> list[list[Span]]:
+def _sentences(spans: list[Span], words: list[str], rules: _Rules) -> list[list[Span]]:
     """Group tokens into sentences.
 
     A sentence ends after a sentence-final character and the closing punctuation written right
     after it, unless that includes a closing quote and a lower-case word follows (``"Why?" she
-    asked``). A list number opening a sentence is one token.
+    asked``). A list number opening a sentence is one token. In a language that writes ordinals
+    with a period, a number and its period end a sentence only as
+    :meth:`~bilstm_tagger.text.sentence_rules.SentenceRules.ends_after_number` says, and are then
+    two tokens (``1990`` ``.``); before a lower-case word or a month name, a period split off a
+    number ends none.
     """
+    sentence_final, closing, quotes, sentence = rules.sentence_final, rules.closing, rules.quotes, rules.sentence
+    enders = rules.enders  # the sentence-final characters and the ellipses: the only tokens that may end one
+    ordinal = sentence.ordinal_period
     sentences: list[list[Span]] = []
     current: list[Span] = []
     ended = False  # the current sentence has had its sentence-final token
@@ -352,11 +433,16 @@ def _sentences(
         if ended:
             if start == current[-1][1] and all(character in closing for character in word):
                 current.append((start, end))
-                quoted = quoted or word in _QUOTES
+                quoted = quoted or word in quotes
+                index += 1
+                continue
+            if word in EMOTICONS_KEPT:
+                current.append((start, end))  # "Danke Rosemarie! :-) Dann": the smiley goes with its sentence
                 index += 1
                 continue
             if quoted and word[0].islower():
-                ended = quoted = False  # '"Why?" she asked': the quotation ended, not the sentence
+                # '"Why?" she asked', '(with friendly staff!) and': the quotation or aside ended, not the sentence
+                ended = quoted = False
             else:
                 sentences.append(current)
                 current, ended, quoted = [], False, False
@@ -372,8 +458,33 @@ def _sentences(
             current.append((start, end + 1))
             index += 2
             continue
+        if ordinal and word[-1] == "." and word[0].isdigit():
+            following = words[index + 1] if index + 1 < count else None
+            if sentence.ends_after_number(word, following):
+                # "im Jahr 1990. Danach": the number, then the period that ends the sentence.
+                current.extend(((start, end - 1), (end - 1, end)))
+                ended = True
+                index += 1
+                continue
         current.append((start, end))
-        ended = word in sentence_final
+        if word in enders:
+            following = words[index + 1] if index + 1 < count else ""
+            if word in sentence_final:
+                # "am 3. oktober", by rules that split a period off numbers: an ordinal, no end.
+                ended = not (
+                    ordinal
+                    and word == "."
+                    and following
+                    and len(current) > 1
+                    and current[-2][1] == start
+                    and words[index - 1].isdigit()
+                    and (following[0].islower() or following.lower() in sentence.months)
+                )
+            else:
+                # "weg... Verdiente 5 Sterne": an ellipsis before a capital letter ends a sentence.
+                ended = following[:1].isupper()
+        else:
+            ended = False
         index += 1
     if current:
         sentences.append(current)

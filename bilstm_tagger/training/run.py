@@ -20,9 +20,11 @@ import os
 import signal
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from bilstm_tagger.base.errors import DistributedError, InputError, TrainingInterrupted
+from bilstm_tagger.model import checkpoint
 from bilstm_tagger.model.config import TrainingConfig
 from bilstm_tagger.model.embeddings import coverage
 from bilstm_tagger.model.onnx_export import export_model
@@ -110,6 +112,17 @@ def _train(
     return _run(state, run_dir, reporter, reading, fingerprint, elapsed)
 
 
+def with_saved_language(reading: CorpusReading, directory: str | os.PathLike) -> CorpusReading:
+    """A resumed run keeps the language it was started with (in its checkpoint), unless one is given again."""
+    if reading.language is not None:
+        return reading
+    try:
+        saved = checkpoint.load_info(directory).corpus
+    except (InputError, OSError):  # no checkpoint yet: interrupted in its first epoch
+        return reading
+    return replace(reading, language=CorpusReading.from_json(saved).language)
+
+
 def train_files(
     train_file: str | os.PathLike,
     dev_file: str | os.PathLike,
@@ -130,7 +143,7 @@ def train_files(
     """
     if str(train_file) == str(dev_file) == STDIN:
         raise InputError("the training and dev data cannot both be standard input (-)")
-    train_reading = reading.resolved(train_file)
+    train_reading = (with_saved_language(reading, output_dir) if resume else reading).resolved(train_file)
 
     def read_both() -> tuple[list[Sentence], list[Sentence]]:
         return read_corpus(train_file, train_reading), read_corpus(dev_file, reading.resolved(dev_file))
