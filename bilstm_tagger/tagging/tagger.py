@@ -236,7 +236,7 @@ class LoadedModel:
         ``min_confidence`` drops the entities whose confidence is below it (their tokens become ``O``).
         """
         sentences = [item.sentence_tokens() for item in buffer]
-        flat = [tokens for tokens_list in sentences for tokens in tokens_list]
+        flat = [tokens for item in buffer for tokens in item.network_tokens()]
         predictions = iter(tag_buffer(self.network, self.vocab, self.tables, flat, batch_size, request))
         documents = []
         for item, tokens_list in zip(buffer, sentences):

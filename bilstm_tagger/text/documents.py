@@ -35,33 +35,40 @@ class TextInput:
         text: the record's text.
         sentences: each sentence's token offsets ``(start, end)`` into ``text``; no empty sentence.
         tokens: each sentence's tokens where the input gave them (else they are cut out of ``text``).
+        composed: the text is not in composed form (NFC): the network reads its tokens composed.
     """
 
     text: str
     sentences: list[list[tuple[int, int]]]
     tokens: list[list[str]] | None = None
+    composed: bool = False
 
     def sentence_tokens(self) -> list[list[str]]:
-        """Each sentence's tokens, as strings."""
+        """Each sentence's tokens, as strings: what the record shows, slices of the text as given."""
         if self.tokens is not None:
             return self.tokens
         return [[self.text[start:end] for start, end in sentence] for sentence in self.sentences]
+
+    def network_tokens(self) -> list[list[str]]:
+        """Each sentence's tokens as the network reads them: composed (NFC), as corpora and vocabularies have words."""
+        tokens = self.sentence_tokens()
+        if not self.composed:
+            return tokens
+        return [[unicodedata.normalize("NFC", token) for token in sentence] for sentence in tokens]
 
 
 def raw_text(text: str, language: str = DEFAULT_LANGUAGE) -> TextInput:
     """A line of raw text, split into sentences and tokens by the rules of ``language``.
 
-    Text typed in decomposed form (NFD: ``e`` and U+0301) is split as its composed form would be,
-    its offsets into the text as given; its tokens are given to the model composed (NFC), as
-    corpora and the model's vocabulary have words, so that both forms are tagged alike.
+    Text typed in decomposed form (NFD: ``e`` and U+0301) is split as its composed form would be;
+    its tokens are slices of the text as given (offsets and records unchanged), and the network
+    reads them composed (NFC), as corpora and the model's vocabulary have words, so that both
+    forms are tagged alike.
     """
     from bilstm_tagger.text.segmentation import split_text
 
     sentences = split_text(text, language)
-    if text.isascii() or unicodedata.is_normalized("NFC", text):
-        return TextInput(text, sentences)
-    tokens = [[unicodedata.normalize("NFC", text[start:end]) for start, end in sentence] for sentence in sentences]
-    return TextInput(text, sentences, tokens)
+    return TextInput(text, sentences, composed=not (text.isascii() or unicodedata.is_normalized("NFC", text)))
 
 
 def pretokenized(tokens: Sequence[str]) -> TextInput:
