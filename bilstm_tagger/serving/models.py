@@ -5,13 +5,14 @@ tagging thread (:class:`~bilstm_tagger.serving.batcher.MicroBatcher`). :meth:`Se
 loads the model again beside it and switches to the new generation only once that is loaded; the
 old one's thread then finishes the requests already handed to it and stops, and the old model is
 freed. Each request is handed whole to one generation, so its answer comes from one model, never
-from a mix; ``X-Model-Digest`` names that model (the SHA-256 of its weights, vocabularies and
-settings). A reload that fails leaves the old generation serving.
+from a mix; ``X-Model-Digest`` names that model (the SHA-256 of its settings, vocabularies, weights
+and calibration). A reload that fails leaves the old generation serving.
 """
 
 from __future__ import annotations
 
 import gc
+import hashlib
 import re
 import threading
 import time
@@ -81,7 +82,7 @@ class Generation:
     Attributes:
         tagger: the loaded model.
         batcher: its tagging thread.
-        digest: the SHA-256 of its weights, vocabularies and settings.
+        digest: the SHA-256 of its settings, vocabularies, weights and calibration.
         number: 1 for the first load, then one more per reload.
         loaded_at: when it was loaded (seconds since the epoch).
         load_seconds: how long loading took.
@@ -261,9 +262,14 @@ class ServedModels:
 
 
 def _digest(directory: Path) -> str:
-    from bilstm_tagger.model.trained import source_digest
-
-    return source_digest(directory, checkpoint.load_info(directory))
+    """The SHA-256 of the files that decide a model's answers: its settings, vocabularies, weights and
+    calibration (read as bytes: the model was parsed once already, by its load)."""
+    digest = hashlib.sha256()
+    for name in (checkpoint.CONFIG_FILE, checkpoint.VOCAB_FILE, checkpoint.WEIGHTS_FILE, checkpoint.CALIBRATION_FILE):
+        path = directory / name
+        if path.is_file():
+            digest.update(name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def _one_line(message: str) -> str:
