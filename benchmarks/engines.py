@@ -412,11 +412,7 @@ def main() -> None:
                 pos = train(EWT, ["--preset", "pos"], work / "pos", "en_ewt-ud-train.conllu", "en_ewt-ud-dev.conllu")
             results["agreement"].append(agreement(pos, EWT / "en_ewt-ud-test.conllu"))
         print(json.dumps(results["agreement"]), flush=True)
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    text = report(results)
-    print(text)
-    if args.output.resolve() == (ROOT / "benchmarks" / "engines.json").resolve():
-        figures.replace_section(RESULTS, BEGIN, END, text)
+    figures.publish(results, args.output, "engines.json", report(results), RESULTS, BEGIN, END)
 
 
 if __name__ == "__main__":

@@ -504,6 +504,16 @@ def replace_section(path: Path, begin: str, end: str, text: str) -> None:
         path.write_text(current.rstrip("\n") + "\n\n" + text + "\n", encoding="utf-8")
 
 
+def publish(results: dict, output: Path, own: str, text: str, page: Path, begin: str, end: str) -> None:
+    """A benchmark's end: its results written to ``output`` (JSON) and its section ``text`` printed;
+    the section put in ``page`` between ``begin`` and ``end`` only when ``output`` is the benchmark's
+    own file, ``benchmarks/OWN`` (a trial run written elsewhere leaves the pages alone)."""
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    print(text)
+    if output.resolve() == (BENCHMARKS / own).resolve():
+        replace_section(page, begin, end, text)
+
+
 def marked_blocks(text: str) -> dict[str, str]:
     """The body of each marked block of a Markdown text, by name."""
     return {match["name"]: match["body"] for match in BLOCK.finditer(text)}

@@ -108,11 +108,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         for model, test in zip(args.model, args.test):
             results["models"].append(measure(model, test, args.words, ranks, Path(directory)))
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    text = report(results)
-    print(text)
-    if args.output.resolve() == (ROOT / "benchmarks" / "pretrained_words.json").resolve():
-        figures.replace_section(figures.RESULTS_MD, BEGIN, END, text)
+    figures.publish(results, args.output, "pretrained_words.json", report(results), figures.RESULTS_MD, BEGIN, END)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import re
 import signal
@@ -195,11 +194,7 @@ def main() -> None:
         "load": load,
         "exit_status": status,
     }
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    text = report(results)
-    print(text)
-    if args.output.resolve() == (ROOT / "benchmarks" / "serve.json").resolve():
-        figures.replace_section(figures.RESULTS_MD, BEGIN, END, text)
+    figures.publish(results, args.output, "serve.json", report(results), figures.RESULTS_MD, BEGIN, END)
 
 
 if __name__ == "__main__":

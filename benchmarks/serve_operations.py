@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import signal
@@ -282,11 +281,7 @@ def main() -> None:
         "check_ns": check_times(),
         "exit_status": status,
     }
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    text = report(results)
-    print(text)
-    if args.output.resolve() == (ROOT / "benchmarks" / "serve_operations.json").resolve():
-        figures.replace_section(figures.RESULTS_MD, BEGIN, END, text)
+    figures.publish(results, args.output, "serve_operations.json", report(results), figures.RESULTS_MD, BEGIN, END)
 
 
 if __name__ == "__main__":

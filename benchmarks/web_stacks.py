@@ -122,11 +122,7 @@ def main() -> None:
             process.terminate()
             process.wait(timeout=30)
     results = {"machine": machine(), "seconds": args.seconds, "stacks": results}
-    args.output.write_text(json.dumps(results, indent=2) + "\n")
-    text = report(results)
-    print(text)
-    if args.output.resolve() == (ROOT / "benchmarks" / "web_stacks.json").resolve():
-        figures.replace_section(figures.BENCHMARKS_README, BEGIN, END, text)
+    figures.publish(results, args.output, "web_stacks.json", report(results), figures.BENCHMARKS_README, BEGIN, END)
 
 
 def report(results: dict) -> str:
