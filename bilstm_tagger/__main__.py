@@ -2,4 +2,5 @@
 
 from bilstm_tagger.cli.commands import main
 
-main()
+if __name__ == "__main__":  # not when a process started by "spawn" (Dask's workers) imports it again
+    main()

@@ -536,6 +536,20 @@ ROW_TESTS = {
     "`tagger serve`: a model that fails its first load": [
         "test_serve_operations.py::test_a_model_that_fails_to_load_stops_the_server_with_one_line"
     ],
+    "`tagger tag-dataset`: a worker process that dies during a split (killed, out of memory)": [
+        "test_datasets.py::test_a_worker_killed_halfway_is_retried_and_each_record_is_written_once"
+    ],
+    "`tagger tag-dataset`: a split that fails on every try": [
+        "test_datasets.py::test_a_split_that_fails_on_every_try_fails_the_job_and_keeps_the_output_as_it_was"
+    ],
+    "`tagger tag-dataset`: Ctrl-C": ["test_datasets.py::test_ctrl_c_stops_the_job_with_one_line_and_no_output"],
+    "`tagger tag-dataset`: a record that cannot be tagged (invalid UTF-8, a NUL byte, a null, a JSON line without the text field)": [
+        "test_datasets.py::test_records_that_cannot_be_tagged_are_counted_and_kept_with_their_reason",
+        "test_datasets.py::test_records_that_cannot_be_read_keep_their_place_with_the_reason",
+    ],
+    "`tagger tag-dataset`: an output directory that is not empty, no input file, a model that does not load": [
+        "test_datasets.py::test_bad_input_and_a_full_output_are_refused_in_one_line_before_the_cluster_starts"
+    ],
     "a model name that is neither a directory nor an installed model package": [
         "test_packages.py::test_an_installed_package_tags_by_name_as_its_directory_does"
     ],

@@ -293,6 +293,64 @@ def tag(
     stream.close()
 
 
+@app.command(name="tag-dataset")
+@exit_codes
+def tag_dataset(
+    model: options.ModelSource,
+    input_path: options.DatasetInput,
+    output: options.DatasetOutput,
+    cluster: options.Cluster = "dask",
+    address: options.ClusterAddress = None,
+    workers: options.ClusterWorkers = 2,
+    input_format: options.DatasetInputFormat = "auto",
+    output_format: options.DatasetOutputFormat = "parquet",
+    text_field: options.TextField = "text",
+    language: options.TagLanguage = None,
+    partitions: options.Partitions = None,
+    ship_model: options.ShipModel = False,
+    overwrite: options.ReplaceOutput = False,
+    batch_size: options.BatchSize = TAG_BATCH_SIZE,
+    threads: options.DatasetThreads = 1,
+    engine: options.Engine = "auto",
+    crash_once: options.CrashOnce = None,
+) -> None:
+    """Tag a dataset (text, JSON lines or Parquet files) on Dask, Spark or Ray, into Parquet or JSON lines parts.
+
+    Each record gets tagger tag --format jsonl's fields, after its source file and position there (byte
+    offset of its line; row number in Parquet); a record that cannot be tagged gets its reason in error.
+    The engine retries a failed split; OUTPUT appears, with _SUCCESS, only once every split is written.
+    Example: tagger tag-dataset models/sample corpus/ tagged/ --cluster dask --workers 2
+    """
+    from bilstm_tagger.datasets.clusters import open_cluster
+    from bilstm_tagger.datasets.jobs import DatasetRequest
+    from bilstm_tagger.datasets.jobs import tag_dataset as run_job
+
+    request = DatasetRequest(
+        model,
+        input_path,
+        str(output),
+        input_format=input_format,
+        output_format=output_format,
+        text_field=text_field,
+        engine=engine,
+        threads=threads,
+        language=language,
+        ship_model=ship_model,
+        partitions=partitions,
+        overwrite=overwrite,
+        batch_size=batch_size,
+        crash_once=crash_once,
+    )
+    result = run_job(request, lambda: open_cluster(cluster, address, workers))
+    not_tagged = f", {result.errors:,} not tagged (see their error)" if result.errors else ""
+    typer.echo(
+        f"Tagged {result.records:,} records{not_tagged} in {_count(len(result.splits), 'split')} on {result.cluster} "
+        f"({result.workers} workers) in {result.seconds:.1f} s, of which {result.startup_seconds:.1f} s starting "
+        f"the cluster; written to {result.output}",
+        err=True,
+    )
+
+
 @app.command()
 @exit_codes
 def export(
@@ -400,6 +458,10 @@ def _output_dir(output: Path | None, resume: Path | None) -> Path:
     if resume is None and output is None:
         raise InputError("missing --output MODEL_DIR (or --resume MODEL_DIR)")
     return resume if resume is not None else output
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def _note_engine(tagger) -> None:

@@ -14,6 +14,9 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from bilstm_tagger.base.schemes import TRAINING_SCHEMES
+from bilstm_tagger.datasets.clusters import CLUSTERS
+from bilstm_tagger.datasets.jobs import OUTPUT_FORMATS as DATASET_OUTPUT_FORMATS
+from bilstm_tagger.datasets.sources import DATASET_FORMATS
 from bilstm_tagger.model.config import CELLS, CHAR_ENCODERS, DEFAULT_LEARNING_RATES, ENGINES, PRESETS, QUANTIZATIONS
 from bilstm_tagger.tagging.formats import OUTPUT_FORMATS
 from bilstm_tagger.text.corpus import CORPUS_FORMATS
@@ -426,3 +429,71 @@ PackageName = Annotated[
 PackageVersion = Annotated[str, typer.Option(help="The package's version, e.g. 1.0.0.", show_default=False)]
 PackageOutput = Annotated[Path, typer.Option(help="Directory for the wheel and the sdist.")]
 Description = Annotated[str, typer.Option(help="One line on what the model is for, in the package's metadata.")]
+
+# tagger tag-dataset
+DatasetInput = Annotated[
+    str,
+    typer.Argument(
+        metavar="INPUT",
+        help="A file, a directory (its files but hidden ones and _SUCCESS) or a glob ('corpus/*.jsonl'): "
+        "text (a record a line), JSON lines or Parquet, by extension unless --input-format says.",
+        show_default=False,
+    ),
+]
+DatasetOutput = Annotated[
+    Path,
+    typer.Argument(
+        metavar="OUTPUT",
+        help="The directory to write: a part file per split and _SUCCESS, all at once when the job succeeds.",
+        show_default=False,
+    ),
+]
+Cluster = Annotated[
+    Literal[tuple(CLUSTERS)],
+    typer.Option(
+        help="The engine that runs the job: dask (starts fastest; docs/datasets.md says why it is the default), "
+        "spark or ray.",
+    ),
+]
+ClusterAddress = Annotated[
+    Optional[str],
+    typer.Option(
+        "--address",
+        help="Join this cluster instead of starting a local one on 127.0.0.1: a Dask scheduler "
+        "(tcp://host:8786), a Spark master (spark://host:7077) or a Ray cluster (host:6379, or auto). "
+        "Under spark-submit or ray job submit the engine's own settings are used.",
+        show_default=False,
+    ),
+]
+ClusterWorkers = Annotated[
+    int, typer.Option(min=1, help="Worker processes (Spark: cores) of the local cluster, one task each at a time.")
+]
+DatasetInputFormat = Annotated[
+    Literal[DATASET_FORMATS],
+    typer.Option("--input-format", help="auto: .jsonl/.ndjson/.json are JSON lines, .parquet Parquet, others text."),
+]
+DatasetOutputFormat = Annotated[
+    Literal[DATASET_OUTPUT_FORMATS],
+    typer.Option("--format", "-f", help="parquet (Arrow structs) or jsonl (tagger tag --format jsonl's records)."),
+]
+TextField = Annotated[str, typer.Option(help="The field (JSON lines) or column (Parquet) that holds the text.")]
+ShipModel = Annotated[
+    bool,
+    typer.Option(
+        "--ship-model",
+        help="Send the model's files with the job, for workers that cannot read MODEL (no shared storage).",
+    ),
+]
+Partitions = Annotated[
+    Optional[int],
+    typer.Option(
+        min=1,
+        help="About how many splits to cut the input into. Default: 8 per worker, each 64 KB to 64 MB.",
+        show_default=False,
+    ),
+]
+DatasetThreads = Annotated[int, typer.Option(min=0, help="CPU threads for the network in each task; 0: one per core.")]
+ReplaceOutput = Annotated[
+    bool, typer.Option("--overwrite", help="Replace an output directory that is not empty, once the job has succeeded.")
+]
+CrashOnce = Annotated[Optional[str], typer.Option(hidden=True)]  # tests: the engines' retries (jobs.DatasetJob)

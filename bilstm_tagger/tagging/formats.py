@@ -76,7 +76,7 @@ def format_record(output_format: str, document: Document, confidence_column: boo
     if output_format == "inline":
         return format_inline(document) + "\n"
     if output_format == "jsonl":
-        return json_text(jsonl_object(document)).translate(_LINE_BREAKS_ESCAPED) + "\n"
+        return jsonl_line(jsonl_object(document))
     raise ValueError(f"unknown output format {output_format!r}")
 
 
@@ -136,6 +136,11 @@ def jsonl_object(document: Document) -> dict:
         for e in document.entities
     ]
     return {"text": document.text, "sentences": sentences, "entities": entities}
+
+
+def jsonl_line(data: dict) -> str:
+    """One JSON lines record: compact JSON on one line (line breaks JSON allows escaped), then a newline."""
+    return json_text(data).translate(_LINE_BREAKS_ESCAPED) + "\n"
 
 
 def json_text(data) -> str:

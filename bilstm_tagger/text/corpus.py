@@ -81,21 +81,40 @@ def iter_lines(stream: BinaryIO, name: str, encoding_errors: str = "strict") -> 
     unless ``encoding_errors`` is ``"replace"``, which substitutes U+FFFD for undecodable bytes.
     """
     for number, raw in enumerate(stream, start=1):
-        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+        if number == 1 and raw.startswith(UTF8_BOM):
             raw = raw[3:]  # a UTF-8 byte-order mark, as some editors write
-        if raw.endswith(b"\n"):
-            raw = raw[:-1]
-        if raw.endswith(b"\r"):
-            raw = raw[:-1]
-        try:
-            text = raw.decode("utf-8", errors=encoding_errors)
-        except UnicodeDecodeError as error:
-            raise InputError(
-                f"invalid UTF-8 (byte {error.start + 1} of the line); is this a binary file?", name, number
-            ) from None
-        if "\x00" in text and encoding_errors == "strict":
-            raise InputError("NUL byte: this looks like a binary file, not a text corpus", name, number)
-        yield number, text
+        yield number, decode_line(raw, name, number, encoding_errors)
+
+
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def decode_line(raw: bytes, name: str, number: int | None, encoding_errors: str = "strict") -> str:
+    """One line's bytes as text, its line end (``\\n``, ``\\r\\n``) removed, as :func:`iter_lines` reads it.
+
+    Raises:
+        InputError: invalid UTF-8 or a NUL byte (unless ``encoding_errors`` is ``"replace"``), naming
+            ``name`` and ``number`` (the line's number, or ``None`` where it is not known).
+    """
+    if raw.endswith(b"\n"):
+        raw = raw[:-1]
+    if raw.endswith(b"\r"):
+        raw = raw[:-1]
+    try:
+        text = raw.decode("utf-8", errors=encoding_errors)
+    except UnicodeDecodeError as error:
+        raise InputError(
+            f"invalid UTF-8 (byte {error.start + 1} of the line); is this a binary file?", name, number
+        ) from None
+    if encoding_errors == "strict":
+        check_no_nul(text, name, number)
+    return text
+
+
+def check_no_nul(text: str, name: str, number: int | None) -> None:
+    """Refuse a NUL character: text with one is a binary file's, not a corpus's."""
+    if "\x00" in text:
+        raise InputError("NUL byte: this looks like a binary file, not a text corpus", name, number)
 
 
 # Format characters (category Cf) that are drawn, not invisible: the prepended concatenation
