@@ -355,12 +355,25 @@ def _run_worker(settings: ServerSettings, sock: socket.socket, url: str, events:
             return
         events.ready(url, models)
 
+    reloads: set[asyncio.Task] = set()
+
     async def start(app: web.Application) -> None:
         loop = asyncio.get_running_loop()
         app["loading"] = loop.create_task(load_models())
-        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload_models(models, events)))
+
+        def reload_on_signal() -> None:
+            task = loop.create_task(reload_models(models, events))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, reload_on_signal)
+
+    async def finish_reloads(app: web.Application) -> None:
+        """A reload under way when SIGTERM comes ends, and says how, before the server stops."""
+        await asyncio.gather(*reloads, return_exceptions=True)
 
     app.on_startup.append(start)
+    app.on_shutdown.append(finish_reloads)
     web.run_app(
         app,
         sock=sock,
