@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bilstm_tagger.base.errors import InputError
-from bilstm_tagger.datasets.jobs import SUCCESS
+from bilstm_tagger.datasets.jobs import SUCCESS, DatasetJob, run_split
 from bilstm_tagger.datasets.records import NULL_TEXT, BatchTagger, ModelFiles, ModelSpec, tagged_type
 from bilstm_tagger.datasets.sources import input_files, plan_splits, read_split
 from bilstm_tagger.text.corpus import iter_lines
@@ -358,3 +358,16 @@ def test_a_dask_dataframe_gets_the_records_of_tagger_tag(trained_ner_model, expe
         {"text": text, "sentences": row["sentences"], "entities": row["entities"]} for text, row in zip(texts, tagged)
     ]
     assert records == list(expected.values())[:20]
+
+
+def test_a_text_of_megabytes_in_any_script_is_written_whole(trained_ner_model, tmp_path):
+    """A Parquet row group is parsed from the chunk's JSON lines, in one block: Arrow's default of 1 MB refuses a
+    line that straddles two blocks."""
+    long_text = "\x00" + "😀" * 600_000  # 2.4 MB in UTF-8; the NUL keeps it out of the tokenizer (its error)
+    pq.write_table(pa.table({"text": ["Anna sings.", long_text]}), tmp_path / "in.parquet")
+    job = DatasetJob(ModelSpec(str(trained_ner_model), "onnx"), str(tmp_path), "parquet")
+    [split] = plan_splits(input_files(tmp_path / "in.parquet"), 1 << 30)
+    assert run_split(job, split).records == 2
+    rows = pq.read_table(tmp_path / "part-00000.parquet").to_pylist()
+    assert rows[1]["text"] == long_text and rows[1]["error"].startswith("NUL byte")
+    assert [row["position"] for row in rows] == [0, 1] and rows[0]["error"] is None

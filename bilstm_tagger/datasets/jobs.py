@@ -121,7 +121,7 @@ def run_split(job: DatasetJob, split: Split) -> SplitReport:
     final = Path(job.staging) / part_name(split.index, job.output_format)
     attempt = final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}")  # hidden until renamed
     records = errors = 0
-    with _open_part(attempt, job.output_format) as write:
+    with _PartWriter(attempt, job.output_format) as write:
         for chunk in _chunks(read_split(split, job.text_field), WRITE_RECORDS):
             rows = _tagged_rows(model, chunk, job)
             write(rows)
@@ -158,7 +158,7 @@ def _tagged_rows(model, chunk: list[InputRecord], job: DatasetJob) -> list[dict]
     return rows
 
 
-class _open_part:
+class _PartWriter:
     """A split's file, written a chunk of rows at a time: JSON lines, or Parquet (a row group a chunk).
 
     Rows are JSON lines first in both: for Parquet, Arrow's JSON reader parses them against the output
@@ -187,9 +187,11 @@ class _open_part:
             return
         import pyarrow.json
 
+        data = lines.encode()
         options = pyarrow.json.ParseOptions(explicit_schema=output_schema())
-        reading = pyarrow.json.ReadOptions(use_threads=False, block_size=max(1 << 20, 2 * len(lines)))
-        self.writer.write_table(pyarrow.json.read_json(io.BytesIO(lines.encode()), reading, options))
+        # One block for the whole chunk: Arrow refuses a line that straddles two blocks (1 MB by default).
+        reading = pyarrow.json.ReadOptions(use_threads=False, block_size=max(1 << 20, len(data) + 1))
+        self.writer.write_table(pyarrow.json.read_json(io.BytesIO(data), reading, options))
 
     def __exit__(self, *exception) -> None:
         if self.output_format == "parquet":
