@@ -31,12 +31,15 @@ from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bilstm_tagger.base.errors import InputError
 from bilstm_tagger.datasets.records import ModelFiles, ModelSpec, loaded_model, tag_texts, tagged_fields
 from bilstm_tagger.datasets.sources import InputRecord, Split, input_files, plan_splits, read_split, split_size
 from bilstm_tagger.model.config import BUFFER_BATCHES, TAG_BATCH_SIZE
+
+if TYPE_CHECKING:
+    from bilstm_tagger.tagging.tagger import LoadedModel
 
 OUTPUT_FORMATS: tuple[str, ...] = ("parquet", "jsonl")
 SUCCESS = "_SUCCESS"
@@ -126,7 +129,7 @@ def run_split(job: DatasetJob, split: Split) -> SplitReport:
             rows = _tagged_rows(model, chunk, job)
             write(rows)
             records += len(rows)
-            errors += sum(row["error"] is not None for row in rows)
+            errors += sum("error" in row for row in rows)
             if job.crash_once is not None:
                 _crash_once(job.crash_once)
     os.replace(attempt, final)
@@ -143,17 +146,18 @@ def _chunks(records: Iterator[InputRecord], size: int) -> Iterator[list[InputRec
         yield chunk
 
 
-def _tagged_rows(model, chunk: list[InputRecord], job: DatasetJob) -> list[dict]:
-    """The output rows of a chunk: ``source``, ``position``, ``text``, then the tagged fields."""
-    readable = [record for record in chunk if record.error is None]
-    tagged = iter(tag_texts(model, [record.text for record in readable], job.model.language, job.batch_size))
+def _tagged_rows(model: LoadedModel, chunk: list[InputRecord], job: DatasetJob) -> list[dict]:
+    """The output rows of a chunk, as ``tagger tag --format jsonl`` writes a record, its place first:
+    ``source``, ``position``, ``text``, ``sentences``, ``entities``, and ``error`` only where there is one."""
+    readable = [record.text for record in chunk if record.error is None]
+    tagged = iter(tag_texts(model, readable, job.model.language, job.batch_size))
     rows = []
     for record in chunk:
         row = {"source": record.source, "position": record.position, "text": record.text}
-        if record.error is None:
-            row.update(next(tagged))
-        else:
-            row.update(sentences=[], entities=[], error=record.error)
+        found = next(tagged) if record.error is None else {"sentences": [], "entities": [], "error": record.error}
+        row["sentences"], row["entities"] = found["sentences"], found["entities"]
+        if found["error"] is not None:
+            row["error"] = found["error"]
         rows.append(row)
     return rows
 
@@ -180,8 +184,7 @@ class _PartWriter:
     def write(self, rows: list[dict]) -> None:
         from bilstm_tagger.tagging.formats import jsonl_line
 
-        # As `tagger tag --format jsonl` writes a record, with its place first and an error only where there is one.
-        lines = "".join(jsonl_line(row if row["error"] is not None else _without_error(row)) for row in rows)
+        lines = "".join(map(jsonl_line, rows))
         if self.output_format == "jsonl":
             self.stream.write(lines)
             return
@@ -198,10 +201,6 @@ class _PartWriter:
             self.writer.close()
         else:
             self.stream.close()
-
-
-def _without_error(row: dict) -> dict:
-    return {key: value for key, value in row.items() if key != "error"}
 
 
 def output_schema():
@@ -266,11 +265,7 @@ def tag_dataset(request: DatasetRequest, open_cluster: ClusterOpener) -> Dataset
         with open_cluster() as cluster:
             startup = time.perf_counter() - started
             workers = cluster.workers()
-            if request.partitions:  # about that many: a Parquet row group is never cut
-                size = max(1, -(-sum(file.size for file in files) // request.partitions))
-            else:
-                size = split_size(files, workers)
-            splits = plan_splits(files, size, request.text_field)
+            splits = plan_splits(files, split_size(files, workers, request.partitions), request.text_field)
             reports = cluster.run(job, splits)
         result = DatasetResult(str(output), cluster.name, workers, startup, time.perf_counter() - started, reports)
         commit(staging, output, result, spec, request.output_format)

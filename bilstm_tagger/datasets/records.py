@@ -32,10 +32,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bilstm_tagger.base.errors import InputError
-from bilstm_tagger.model.config import BUFFER_BATCHES, TAG_BATCH_SIZE
+from bilstm_tagger.model.config import TAG_BATCH_SIZE
 from bilstm_tagger.tagging.formats import jsonl_object
 from bilstm_tagger.text.corpus import check_no_nul
-from bilstm_tagger.text.documents import raw_text
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -168,26 +167,21 @@ def tag_texts(
 ) -> list[dict[str, Any]]:
     """Each text's record, in order: ``{"sentences", "entities", "error"}`` (see the module's docstring).
 
-    The texts are tagged ``batch_size * BUFFER_BATCHES`` at a time, as ``tagger tag`` buffers a file, so
-    that the records equal its ``jsonl`` ones.
+    The texts that can be tagged go through :meth:`~bilstm_tagger.tagging.tagger.Tagger.pipe`, which
+    buffers them as ``tagger tag`` buffers a file, so that the records equal its ``jsonl`` ones.
     """
-    language = language or model.reading.text_language
-    request = model.request(confidence=True)
-    records: list[dict[str, Any] | None] = [None] * len(texts)
-    good: list[int] = []
-    for index, text in enumerate(texts):
-        error = text_error(text)
+    from bilstm_tagger.tagging.tagger import Tagger
+
+    errors = [text_error(text) for text in texts]
+    readable = [text for text, error in zip(texts, errors) if error is None]
+    documents = Tagger(model).pipe(readable, batch_size, confidence=True, language=language)
+    records = []
+    for error in errors:
         if error is None:
-            good.append(index)
+            record = jsonl_object(next(documents))
+            records.append({"sentences": record["sentences"], "entities": record["entities"], "error": None})
         else:
-            records[index] = {"sentences": [], "entities": [], "error": error}
-    buffer_size = batch_size * BUFFER_BATCHES
-    for begin in range(0, len(good), buffer_size):
-        indices = good[begin : begin + buffer_size]
-        buffer = [raw_text(texts[index], language) for index in indices]
-        for index, document in zip(indices, model.documents(buffer, batch_size, request)):
-            record = jsonl_object(document)
-            records[index] = {"sentences": record["sentences"], "entities": record["entities"], "error": None}
+            records.append({"sentences": [], "entities": [], "error": error})
     return records
 
 
@@ -260,7 +254,7 @@ class BatchTagger:
 
     def meta(self, frame):
         """An empty pandas DataFrame shaped as the output for ``frame``'s columns: Dask's ``meta``."""
-        return frame.iloc[:0].assign(**{self.output_column: frame.iloc[:0].index.to_series().astype(object)})
+        return frame.iloc[:0].assign(**{self.output_column: []})  # an empty column of objects
 
     def _column_index(self, names: list[str]) -> int:
         if self.text_column not in names:

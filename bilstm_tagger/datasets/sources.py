@@ -107,9 +107,12 @@ def _format_of(path: str, input_format: str) -> str:
     return _EXTENSIONS.get(Path(path).suffix.lower(), "text")
 
 
-def split_size(files: list[InputFile], workers: int) -> int:
-    """Bytes a split: about :data:`SPLITS_PER_WORKER` splits a worker, within the bounds above."""
+def split_size(files: list[InputFile], workers: int, splits: int | None = None) -> int:
+    """Bytes a split: for about ``splits`` splits where given (a Parquet row group is never cut); else about
+    :data:`SPLITS_PER_WORKER` splits a worker, within the bounds above."""
     total = sum(file.size for file in files)
+    if splits:
+        return max(1, math.ceil(total / splits))
     return min(MAX_SPLIT_BYTES, max(MIN_SPLIT_BYTES, math.ceil(total / max(1, workers * SPLITS_PER_WORKER))))
 
 
