@@ -6,6 +6,7 @@ Servers listen on 127.0.0.1 on a free port; every wait is bounded.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bilstm_tagger.serving.access import ApiKey, is_loopback
+from bilstm_tagger.serving.server import Readiness
 
 from conftest import ROOT, http_get, http_post, serve_process
 
@@ -217,6 +219,27 @@ def test_workers_add_up_their_metrics_and_each_reloads_on_sighup():
     finally:
         said = stop(process)
     assert said.count("reloaded model") == 2
+
+
+def test_the_first_worker_says_ready_only_once_every_other_worker_has_loaded():
+    read_end, write_end = os.pipe()
+    first, others = Readiness(read_end, None, 2), Readiness(None, write_end, 0)
+
+    async def first_waits() -> list[str]:
+        said = []
+        waiting = asyncio.create_task(first.wait_for_others())
+        others.loaded()
+        await asyncio.sleep(0.2)
+        said.append("one loaded, still waiting" if not waiting.done() else "ready too soon")
+        others.loaded()
+        await asyncio.wait_for(waiting, 5)
+        said.append("ready")
+        return said
+
+    assert asyncio.run(first_waits()) == ["one loaded, still waiting", "ready"]
+    os.close(write_end)  # a worker that ended before loading: the first stops waiting (the parent stops it)
+    asyncio.run(asyncio.wait_for(Readiness(read_end, None, 1).wait_for_others(), 5))
+    os.close(read_end)
 
 
 def test_a_model_that_fails_to_load_stops_the_server_with_one_line(tmp_path):

@@ -26,8 +26,9 @@ in pieces as the CLI does (:data:`~bilstm_tagger.model.config.MAX_SEGMENT_TOKENS
 The server listens first and loads its models next, so that ``/health`` answers during a long
 load while ``/ready`` says 503. SIGTERM or Ctrl-C stops accepting connections, lets the requests in
 flight finish, and exits 0. With ``workers`` above 1, that many processes, each with its own copy
-of the models, share the listening socket (forked before any of them loads anything); SIGHUP to the
-first process is passed on to each.
+of the models, share the listening socket (forked before any of them loads anything); the first
+says it is serving once every one of them has loaded, and SIGHUP to the first process is passed on
+to each.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class ServerEvents:
     """What the server tells its caller (the CLI prints it; the server never prints).
 
     Attributes:
-        ready: the address and the models, once every model is loaded (in the first process).
+        ready: the address and the models, once every model is loaded (in every worker; said by the first).
         error: what a worker process raised (it cannot raise it to the caller).
         message: a one-line notice: a warning, a reload's outcome.
         access: one record per request, when ``access_log`` is on.
@@ -103,6 +104,48 @@ class ServerEvents:
     error: Callable[[Exception], None] = lambda error: None
     message: Callable[[str], None] = lambda line: None
     access: Callable[[dict], None] = lambda record: None
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """How the workers of one server tell the first of them that they have loaded: a pipe.
+
+    Attributes:
+        read_end: the first worker's end, or ``None`` in the others.
+        write_end: the other workers' end (one byte each once loaded), or ``None`` in the first.
+        others: how many bytes the first worker waits for.
+    """
+
+    read_end: int | None
+    write_end: int | None
+    others: int
+
+    async def wait_for_others(self) -> None:
+        """In the first worker: return once each other worker has loaded, or has gone (end of the pipe)."""
+        loop = asyncio.get_running_loop()
+        received = 0
+        while received < self.others:
+            readable = loop.create_future()
+            loop.add_reader(self.read_end, _settle, readable)
+            try:
+                await readable
+            finally:
+                loop.remove_reader(self.read_end)
+            chunk = os.read(self.read_end, self.others - received)
+            if not chunk:  # every other worker has ended; the parent process stops this one too
+                return
+            received += len(chunk)
+
+    def loaded(self) -> None:
+        """In another worker: say it has loaded."""
+        if self.write_end is not None:
+            os.write(self.write_end, b"1")
+
+
+def _settle(future: asyncio.Future) -> None:
+    """Resolve ``future`` once (a reader's callback runs on every turn of the loop until it is removed)."""
+    if not future.done():
+        future.set_result(None)
 
 
 def reload_message(outcome: ReloadOutcome) -> str:
@@ -330,8 +373,13 @@ def serve(settings: ServerSettings, events: ServerEvents = ServerEvents()) -> in
     return _run_workers(settings, sock, url, events)
 
 
-def _run_worker(settings: ServerSettings, sock: socket.socket, url: str, events: ServerEvents) -> None:
+def _run_worker(
+    settings: ServerSettings, sock: socket.socket, url: str, events: ServerEvents, readiness: Readiness | None = None
+) -> None:
     """Serve on ``sock`` and load the models meanwhile, until SIGTERM or SIGINT.
+
+    With ``readiness`` (several workers), the first worker calls ``events.ready`` once every worker
+    has loaded, so that no request sent after it gets a 503 from a worker still loading.
 
     Raises:
         InputError: a model did not load (the server then stops, as SIGTERM stops it).
@@ -353,6 +401,10 @@ def _run_worker(settings: ServerSettings, sock: socket.socket, url: str, events:
             failures.append(error)
             os.kill(os.getpid(), signal.SIGTERM)
             return
+        if readiness is not None:
+            readiness.loaded()
+            if readiness.read_end is not None:
+                await readiness.wait_for_others()
         events.ready(url, models)
 
     reloads: set[asyncio.Task] = set()
@@ -406,6 +458,7 @@ def _run_workers(settings: ServerSettings, sock: socket.socket, url: str, events
 
     handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     previous = {signum: signal.signal(signum, pass_on) for signum in handled}
+    read_end, write_end = os.pipe()
     try:
         for number in range(settings.workers):
             pid = os.fork()
@@ -415,7 +468,13 @@ def _run_workers(settings: ServerSettings, sock: socket.socket, url: str, events
                     for signum, handler in previous.items():
                         signal.signal(signum, handler)
                     quiet = ServerEvents(error=events.error, message=events.message, access=events.access)
-                    _run_worker(settings, sock, url, events if number == 0 else quiet)
+                    if number == 0:
+                        os.close(write_end)  # so that the pipe ends once every other worker has
+                        readiness = Readiness(read_end, None, settings.workers - 1)
+                    else:
+                        os.close(read_end)
+                        readiness = Readiness(None, write_end, 0)
+                    _run_worker(settings, sock, url, events if number == 0 else quiet, readiness)
                 except Exception as error:
                     if number == 0 or not isinstance(error, InputError):  # the same for every worker: said once
                         events.error(error)
@@ -425,6 +484,8 @@ def _run_workers(settings: ServerSettings, sock: socket.socket, url: str, events
                 os._exit(code)
             children.append(pid)
         sock.close()
+        os.close(read_end)
+        os.close(write_end)
         failed = False
         while children:
             try:
