@@ -1,5 +1,5 @@
 """Ablation of the LSTM family: each factor (cell, character encoder, layers, locked dropout, the
-language model) against the current preset, on CoNLL-2003 (``--preset ner``) or UD EWT (``--preset pos``).
+language model, document context) against the current preset, on CoNLL-2003 (``--preset ner``) or UD EWT (``--preset pos``).
 
     python benchmarks/ablation.py [--dataset conll2003] [--variants preset lm ...] [--seeds 1] [--jobs 1] [--one-thread] [--adam]
 
@@ -46,6 +46,11 @@ VARIANTS = {
     "locked-dropout": (["--locked-dropout"], "locked (variational) dropout"),
     "lm": (["--lm-weight", "0.1"], "joint word-level language model, weight 0.1 (Rei 2017)"),
     "locked-lm": (["--locked-dropout", "--lm-weight", "0.1"], "locked dropout and the language model"),
+    "document": (["--context", "document"], "document context: the BiLSTM over windows of 64 tokens of the document"),
+    "mentions": (
+        ["--context", "document", "--mentions"],
+        "document context and attention to the other mentions of each word in the window",
+    ),
 }
 
 

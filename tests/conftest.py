@@ -306,6 +306,20 @@ def pos_training(tmp_path_factory):
     yield from _shared(TrainedModel(directory, result.stderr))
 
 
+# Document context with attention to mentions (docs/context.md): windows of 40 tokens, so that the
+# sample's documents fill several; a few epochs, enough for it to find entities.
+CONTEXT_TRAINING = ["--context", "document", "--context-tokens", "40", "--mentions", "--max-epochs", "10"]
+
+
+@pytest.fixture(scope="session")
+def context_training(tmp_path_factory):
+    """The shared NER model with document context and mention attention, trained on the sample corpus."""
+    directory = tmp_path_factory.mktemp("shared-context") / "context"
+    corpus = (DATA / "ner" / "train.txt", "--dev", DATA / "ner" / "dev.txt")
+    result = tagger("train", *corpus, "--output", directory, *CONTEXT_TRAINING)
+    yield from _shared(TrainedModel(directory, result.stderr))
+
+
 @pytest.fixture(scope="session")
 def trained_pos_model(pos_training) -> Path:
     """The shared part-of-speech model's directory: read it, or copy it to change it."""

@@ -248,7 +248,7 @@ def test_the_public_tagger_has_one_way_per_kind_of_input():
     public = {name for name, value in vars(Tagger).items() if not name.startswith("_")}
     methods = {name for name in public if not isinstance(vars(Tagger)[name], property)}
     assert methods == {"load", "pipe", "tag", "tag_file"} and "__call__" in vars(Tagger)
-    assert public - methods == {"engine", "labels", "output_scheme", "language"}, (
+    assert public - methods == {"engine", "labels", "output_scheme", "language", "context"}, (
         "the rest is the loaded model's (tagger.model)"
     )
 

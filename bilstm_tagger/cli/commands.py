@@ -64,7 +64,7 @@ def _global_options(
 @app.command()
 @exit_codes
 def train(
-    context: typer.Context,
+    invocation: typer.Context,
     train_file: options.TrainFile,
     dev: options.Dev,
     output: options.Output = None,
@@ -88,6 +88,9 @@ def train(
     char_encoder: options.CharEncoder = MODEL_DEFAULTS.char_encoder,
     locked_dropout: options.LockedDropout = MODEL_DEFAULTS.locked_dropout,
     lm_weight: options.LmWeight = MODEL_DEFAULTS.lm_weight,
+    context: options.Context = MODEL_DEFAULTS.context,
+    context_tokens: options.ContextTokens = MODEL_DEFAULTS.context_tokens,
+    mentions: options.Mentions = MODEL_DEFAULTS.mentions,
     optimizer: options.Optimizer = TRAINING_DEFAULTS.optimizer,
     learning_rate: options.LearningRate = None,
     lr_decay: options.LrDecay = TRAINING_DEFAULTS.lr_decay,
@@ -121,8 +124,8 @@ def train(
     # command line gave, with the preset filling the others.
     given = {
         name: value
-        for name, value in context.params.items()
-        if name in OPTION_NAMES and context.get_parameter_source(name).name != "DEFAULT"
+        for name, value in invocation.params.items()
+        if name in OPTION_NAMES and invocation.get_parameter_source(name).name != "DEFAULT"
     }
     config = config_from_options(given, preset)
     reading = CorpusReading(corpus_format, word_column, tag_column, encoding_errors, language)

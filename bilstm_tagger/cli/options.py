@@ -17,7 +17,15 @@ from bilstm_tagger.base.schemes import TRAINING_SCHEMES
 from bilstm_tagger.datasets.clusters import CLUSTERS
 from bilstm_tagger.datasets.jobs import OUTPUT_FORMATS as DATASET_OUTPUT_FORMATS
 from bilstm_tagger.datasets.sources import DATASET_FORMATS
-from bilstm_tagger.model.config import CELLS, CHAR_ENCODERS, DEFAULT_LEARNING_RATES, ENGINES, PRESETS, QUANTIZATIONS
+from bilstm_tagger.model.config import (
+    CELLS,
+    CHAR_ENCODERS,
+    CONTEXTS,
+    DEFAULT_LEARNING_RATES,
+    ENGINES,
+    PRESETS,
+    QUANTIZATIONS,
+)
 from bilstm_tagger.tagging.formats import OUTPUT_FORMATS
 from bilstm_tagger.text.corpus import CORPUS_FORMATS
 from bilstm_tagger.text.documents import INPUT_FORMATS
@@ -238,6 +246,28 @@ LmWeight = Annotated[
     typer.Option(
         help="Also train a language model on the BiLSTM (forward predicts the next word, backward the previous "
         "one; Rei 2017), its loss times this; 0 turns it off. Tagging does not run it.",
+        rich_help_panel=MODEL,
+    ),
+]
+Context = Annotated[
+    Literal[CONTEXTS],
+    typer.Option(
+        help="What the BiLSTM reads: each sentence alone, or windows of consecutive sentences of a document "
+        "(CoNLL -DOCSTART-, CoNLL-U # newdoc; docs/context.md).",
+        rich_help_panel=MODEL,
+    ),
+]
+ContextTokens = Annotated[
+    int,
+    typer.Option(
+        help="With --context document: the most tokens of a document the BiLSTM reads at once.", rich_help_panel=MODEL
+    ),
+]
+Mentions = Annotated[
+    bool,
+    typer.Option(
+        "--mentions/--no-mentions",
+        help="Attention from each token to the BiLSTM's states at the other occurrences of its word in the window.",
         rich_help_panel=MODEL,
     ),
 ]

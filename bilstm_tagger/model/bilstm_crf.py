@@ -2,7 +2,9 @@
 
 Reading order: a character encoder (a CNN or an LSTM, :mod:`bilstm_tagger.model.encoders`) turns each
 word's characters into a vector; :class:`BiLstmCrf` concatenates it with a word embedding, runs
-a bidirectional word-level encoder over the sentence (an LSTM, a peephole LSTM or a GRU),
+a bidirectional word-level encoder over the sentence (an LSTM, a peephole LSTM or a GRU), or over
+a window of its document (:mod:`bilstm_tagger.model.context`), optionally reads the states at the
+other mentions of each word (:class:`~bilstm_tagger.model.encoders.MentionAttention`),
 projects to one score per tag (the *emissions*) and lets a
 :class:`~bilstm_tagger.model.crf.ConstrainedCRF` pick the best tag sequence. With ``lm_weight``, a
 :class:`~bilstm_tagger.model.language_model.WordLanguageModel` trains on the same encoder.
@@ -19,7 +21,7 @@ from torch import nn
 from bilstm_tagger.base.schemes import allowed_transitions
 from bilstm_tagger.model.config import ModelConfig
 from bilstm_tagger.model.crf import ConstrainedCRF
-from bilstm_tagger.model.encoders import CELL_ENCODERS, CHAR_ENCODERS, LockedDropout
+from bilstm_tagger.model.encoders import CELL_ENCODERS, CHAR_ENCODERS, LockedDropout, MentionAttention
 from bilstm_tagger.model.language_model import WordLanguageModel
 from bilstm_tagger.model.vocab import Batch, Vocab
 
@@ -59,7 +61,11 @@ class BiLstmCrf(nn.Module):
         setattr(self, "char_cnn" if config.char_encoder == "cnn" else "char_lstm", char_encoder)
         self.dropout = LockedDropout(config.dropout) if config.locked_dropout else nn.Dropout(config.dropout)
         self.lstm = CELL_ENCODERS[config.cell](config.word_dim + config.char_filters, config)
-        self.projection = nn.Linear(self.lstm.output_size, num_tags)
+        projected = self.lstm.output_size
+        if config.mentions:
+            self.mentions = MentionAttention(self.lstm.output_size)
+            projected *= 2
+        self.projection = nn.Linear(projected, num_tags)
         self.crf = ConstrainedCRF(num_tags, allowed_transitions)
         if config.lm_weight > 0:
             self.language_model = WordLanguageModel(config.hidden_size, num_words)
@@ -100,7 +106,13 @@ class BiLstmCrf(nn.Module):
 
     def emissions(self, batch: Batch) -> torch.Tensor:
         """Tag scores before the CRF: ``(B, T, K)``; rows past a sentence's end are to be masked."""
-        return self.projection(self.encode(batch))
+        return self._scores(self.encode(batch), batch)
+
+    def _scores(self, encoded: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """``(B, T, 2 * hidden_size)`` encoder states → ``(B, T, K)`` emissions, through the mentions' attention if any."""
+        if self.config.mentions:
+            encoded = torch.cat([encoded, self.mentions(encoded, batch.char_index, batch.mask)], dim=-1)
+        return self.projection(encoded)
 
     def loss(self, batch: Batch, divisor: float | None = None) -> torch.Tensor:
         """Negative log-likelihood of the gold tags: a scalar, the mean over the batch's sentences.
@@ -112,7 +124,7 @@ class BiLstmCrf(nn.Module):
         they average are those of the whole batch's mean.
         """
         encoded = self.encode(batch)
-        emissions = self.projection(encoded)
+        emissions = self._scores(encoded, batch)
         if divisor is None:
             loss = -self.crf(emissions, batch.tag_ids, mask=batch.mask, reduction="mean")
         else:

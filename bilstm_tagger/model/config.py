@@ -31,6 +31,7 @@ ENGINES = ("auto", "torch", "onnx", "onnx-int8")
 QUANTIZATIONS = ("int8",)  # tagger export --quantize
 CELLS = ("lstm", "peephole", "gru")  # the word-level encoder's cell: see bilstm_tagger.model.encoders
 CHAR_ENCODERS = ("cnn", "lstm")  # how a word's characters become its vector: see bilstm_tagger.model.encoders
+CONTEXTS = ("sentence", "document")  # what the encoder reads: see bilstm_tagger.model.context
 
 DEFAULT_LEARNING_RATES = {"sgd": 0.015, "adam": 0.002}
 
@@ -83,7 +84,10 @@ class ModelConfig:
     character vector either way (a character LSTM has half of it per direction).
     ``locked_dropout`` draws one dropout mask per sentence instead of one per position.
     ``lm_weight`` above 0 trains a language model on the BiLSTM with the tagger, its loss scaled
-    by it (:mod:`bilstm_tagger.model.language_model`).
+    by it (:mod:`bilstm_tagger.model.language_model`). ``context`` ``document`` runs the BiLSTM over
+    windows of up to ``context_tokens`` tokens of consecutive sentences of a document
+    (:mod:`bilstm_tagger.model.context`); ``mentions`` adds attention from each token to the other
+    occurrences of its word in the window.
     """
 
     word_dim: int = 50
@@ -97,9 +101,12 @@ class ModelConfig:
     char_encoder: str = "cnn"
     locked_dropout: bool = False
     lm_weight: float = 0.0
+    context: str = "sentence"
+    context_tokens: int = 64
+    mentions: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("word_dim", "char_dim", "char_filters", "hidden_size", "num_layers"):
+        for name in ("word_dim", "char_dim", "char_filters", "hidden_size", "num_layers", "context_tokens"):
             if getattr(self, name) < 1:
                 raise InputError(f"{_option(name)} must be at least 1, got {getattr(self, name)}")
         if self.char_window < 1 or self.char_window % 2 == 0:
@@ -114,6 +121,8 @@ class ModelConfig:
             raise InputError(
                 f"char-filters must be even with --char-encoder lstm (half per direction), got {self.char_filters}"
             )
+        if self.context not in CONTEXTS:
+            raise InputError(f"unknown context {self.context!r} (choose {' or '.join(CONTEXTS)})")
         if self.lm_weight < 0:
             raise InputError(f"lm-weight must not be negative, got {self.lm_weight}")
         if self.lm_weight > 0 and self.num_layers > 1:
@@ -131,6 +140,11 @@ class ModelConfig:
         if "encoder" in data:
             data["cell"] = data.pop("encoder")
         return cls(**data)
+
+
+def context_tokens(config: ModelConfig) -> int | None:
+    """The most tokens the encoder reads at once with document context, or ``None`` (sentence by sentence)."""
+    return config.context_tokens if config.context == "document" else None
 
 
 @dataclass

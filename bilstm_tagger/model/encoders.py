@@ -16,7 +16,8 @@ Character encoders, by ``ModelConfig.char_encoder`` (:data:`CHAR_ENCODERS`): :cl
 ``U`` distinct words → ``(U, char_filters)``.
 
 :class:`LockedDropout` is the variational dropout of Gal & Ghahramani (2016): one mask per
-sentence, the same at every position.
+sentence, the same at every position. :class:`MentionAttention` lets each token read the
+encoder's states at the other occurrences of its word (``ModelConfig.mentions``).
 """
 
 from __future__ import annotations
@@ -277,3 +278,32 @@ class LockedDropout(nn.Module):
             return features
         keep = features.new_empty(features.size(0), 1, features.size(2)).bernoulli_(1.0 - self.p)
         return features * keep / (1.0 - self.p)
+
+
+class MentionAttention(nn.Module):
+    """Attention from each token to the other occurrences of the same word in its sequence.
+
+    In a window of a document (:mod:`bilstm_tagger.model.context`), a name's other mentions are
+    often less ambiguous than the one at hand ("Schumacher" after "Michael Schumacher"); the
+    encoder's states there, weighted by a bilinear score against this token's state, are added to
+    what the projection reads. A token whose word occurs nowhere else in its sequence reads zeros.
+
+    Args:
+        size: the encoder's output size ``D``.
+    """
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.query = nn.Linear(size, size, bias=False)
+        self.scale = 1.0 / math.sqrt(size)
+
+    def forward(self, encoded: torch.Tensor, word_index: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``(B, T, D)`` states, ``(B, T)`` word identities (equal for equal words) and ``(B, T)`` mask → ``(B, T, D)``."""
+        positions = torch.arange(encoded.size(1), device=encoded.device)
+        other = positions[:, None] != positions[None, :]  # (T, T)
+        same = (word_index[:, :, None] == word_index[:, None, :]) & mask[:, None, :] & other[None]  # (B, T, T)
+        scores = torch.matmul(self.query(encoded), encoded.transpose(1, 2)) * self.scale  # (B, T, T)
+        # A large negative score rather than -inf, and the weights zeroed where no mention is:
+        # a token without one then reads zeros, never the NaN that softmax of -inf everywhere gives.
+        weights = torch.softmax(scores.masked_fill(~same, -1e4), dim=-1) * same
+        return torch.matmul(weights, encoded)

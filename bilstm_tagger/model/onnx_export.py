@@ -213,6 +213,8 @@ def build_onnx(model: BiLstmCrf, metadata: dict[str, str] | None = None, shared:
             "Reshape", [batch_major_directions, keep_two_dims], f"encoder_{layer}_out"
         )  # (T, B, 2 * hidden): forward then backward, as torch concatenates them
     encoded = node("Transpose", [layer_input], "encoded", perm=[1, 0, 2])  # (B, T, 2 * hidden)
+    if config.mentions:
+        encoded = _mentions(model, encoded, node, constant, weight)  # (B, T, 4 * hidden)
     projection = model.projection
     scores = node("MatMul", [encoded, constant("projection_weight", weight(projection.weight).T)], "projected")
     node("Add", [scores, constant("projection_bias", weight(projection.bias))], "emissions")
@@ -241,6 +243,51 @@ def build_onnx(model: BiLstmCrf, metadata: dict[str, str] | None = None, shared:
     if shared is None:  # with shared vectors, the file is checked where it lies (export_model)
         checker.check_model(onnx_model)
     return onnx_model
+
+
+def _mentions(model: BiLstmCrf, encoded: str, node, constant, weight) -> str:
+    """:class:`~bilstm_tagger.model.encoders.MentionAttention` on ``encoded`` ``(B, T, D)``, concatenated to it: ``(B, T, 2D)``."""
+    from onnx import TensorProto
+
+    attention = model.mentions
+    one = constant("mentions_one", np.array([1], dtype=np.int64))
+    steps = node("Gather", [node("Shape", ["char_index"], "mentions_shape"), one], "mentions_steps")  # (1,)
+    step_count = node("Squeeze", [steps], "mentions_step_count")
+    positions = node(
+        "Range",
+        [
+            constant("mentions_zero", np.array(0, dtype=np.int64)),
+            step_count,
+            constant("mentions_step", np.array(1, dtype=np.int64)),
+        ],
+        "mentions_positions",
+    )  # (T,)
+    column = node("Unsqueeze", [positions, one], "mentions_positions_column")  # (T, 1)
+    other = node("Not", [node("Equal", [column, positions], "mentions_same_position")], "mentions_other")  # (T, T)
+    real = node("Less", [positions, node("Unsqueeze", ["lengths", one], "mentions_lengths")], "mentions_real")  # (B, T)
+    two = constant("mentions_two", np.array([2], dtype=np.int64))
+    word_rows = node("Unsqueeze", ["char_index", two], "mentions_word_rows")  # (B, T, 1)
+    word_columns = node("Unsqueeze", ["char_index", one], "mentions_word_columns")  # (B, 1, T)
+    same_word = node("Equal", [word_rows, word_columns], "mentions_same_word")  # (B, T, T)
+    real_columns = node("Unsqueeze", [real, one], "mentions_real_columns")  # (B, 1, T)
+    same = node("And", [node("And", [same_word, real_columns], "mentions_same_real"), other], "mentions_same")
+    query = node(
+        "MatMul", [encoded, constant("mentions_query", weight(attention.query.weight).T)], "mentions_query_out"
+    )
+    keys = node("Transpose", [encoded], "mentions_keys", perm=[0, 2, 1])  # (B, D, T)
+    scores = node("MatMul", [query, keys], "mentions_raw_scores")
+    scores = node(
+        "Mul", [scores, constant("mentions_scale", np.array(attention.scale, dtype=np.float32))], "mentions_scores"
+    )
+    masked = node(
+        "Where", [same, scores, constant("mentions_far", np.array(-1e4, dtype=np.float32))], "mentions_masked"
+    )
+    weights = node("Softmax", [masked], "mentions_softmax", axis=-1)
+    weights = node(
+        "Mul", [weights, node("Cast", [same], "mentions_same_float", to=TensorProto.FLOAT)], "mentions_weights"
+    )
+    read = node("MatMul", [weights, encoded], "mentions_read")  # (B, T, D)
+    return node("Concat", [encoded, read], "encoded_with_mentions", axis=2)
 
 
 def _char_cnn(model: BiLstmCrf, node, constant, weight) -> str:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 from bilstm_tagger.base.errors import InputError
 from bilstm_tagger.base.schemes import detect_scheme, same_kind, tag_kind
 from bilstm_tagger.model.config import TAG_BATCH_SIZE
+from bilstm_tagger.model.context import document_keys
 from bilstm_tagger.tagging.predictions import TaggedSentence
 from bilstm_tagger.tagging.tagger import Tagger
 from bilstm_tagger.text.corpus import CorpusReading, Sentence, corpus_name, read_corpus
@@ -46,6 +47,7 @@ class SentenceTagger(Protocol):
         *,
         scheme: str | None = None,
         request: ProbabilityRequest | None = None,
+        documents: Iterable[int] | None = None,
     ) -> Iterator[TaggedSentence]: ...
 
 
@@ -130,6 +132,9 @@ def evaluate_tagger(
             name,
         )
     tokens = (s.tokens for s in sentences)
-    predicted = list(tagger.tag_sentences(tokens, batch_size=batch_size, scheme=gold_scheme, request=request))
+    documents = document_keys([s.starts_document for s in sentences])
+    predicted = list(
+        tagger.tag_sentences(tokens, batch_size=batch_size, scheme=gold_scheme, request=request, documents=documents)
+    )
     report = evaluate(gold, [p.tags for p in predicted], gold_scheme, known_labels=tagger.labels)
     return Evaluation(report, sentences, predicted, gold_scheme, corpus_format)

@@ -101,6 +101,12 @@ def openapi(max_body_bytes: int, model_names: list[str], locked: bool) -> dict:
                         },
                         "nbest": {"type": "integer", "minimum": 0, "maximum": MAX_NBEST, "default": 0},
                         "min_confidence": {"type": "number", "minimum": 0, "maximum": 1, "default": 0},
+                        "document": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "The texts or sentences are one document, which a model with document "
+                            "context reads together; otherwise each text is a document and each sentence alone.",
+                        },
                     },
                     "oneOf": [{"required": ["text"]}, {"required": ["texts"]}, {"required": ["sentences"]}],
                 },

@@ -29,6 +29,8 @@ class TagRequest:
         sentences: pre-tokenised sentences (``sentences``), or ``None``.
         single: the body had ``text``: answer one record, not a list.
         nbest, min_confidence: as ``tagger tag`` takes them.
+        document: the texts or sentences are one document, in order, which a model with document
+            context reads together; otherwise each text is a document and each sentence alone.
     """
 
     texts: list[str] | None = None
@@ -36,6 +38,7 @@ class TagRequest:
     single: bool = False
     nbest: int = 0
     min_confidence: float = 0.0
+    document: bool = False
 
     @property
     def count(self) -> int:
@@ -46,8 +49,12 @@ class TagRequest:
         """Each text or sentence as a :class:`TextInput` (raw texts are split into sentences and tokens
         here, by the rules of ``language``: the model's)."""
         if self.sentences is not None:
-            return [pretokenized(tokens) for tokens in self.sentences]
-        return [raw_text(text, language) for text in self.texts or []]
+            return [pretokenized(tokens, self._starts(number)) for number, tokens in enumerate(self.sentences)]
+        return [raw_text(text, language, self._starts(number)) for number, text in enumerate(self.texts or [])]
+
+    def _starts(self, number: int) -> bool:
+        """Whether the request's ``number``-th text or sentence starts a document."""
+        return number == 0 or not self.document
 
 
 def parse_tag_request(body: bytes) -> TagRequest:
@@ -68,10 +75,10 @@ def parse_tag_request(body: bytes) -> TagRequest:
         raise RequestError(400, "the body's JSON nests too deeply") from None
     if not isinstance(data, dict):
         raise RequestError(422, f"expected a JSON object, got {_json_type(data)}")
-    unknown = sorted(set(data) - {"text", "texts", "sentences", "nbest", "min_confidence"})
+    unknown = sorted(set(data) - {"text", "texts", "sentences", "nbest", "min_confidence", "document"})
     if unknown:
         raise RequestError(
-            422, f"unknown field {unknown[0]!r} (expected text, texts or sentences, nbest, min_confidence)"
+            422, f"unknown field {unknown[0]!r} (expected text, texts or sentences, nbest, min_confidence, document)"
         )
     given = [name for name in ("text", "texts", "sentences") if name in data]
     if len(given) != 1:
@@ -82,7 +89,10 @@ def parse_tag_request(body: bytes) -> TagRequest:
     min_confidence = data.get("min_confidence", 0.0)
     if not _is_number(min_confidence) or not 0.0 <= min_confidence <= 1.0:
         raise RequestError(422, f"min_confidence: expected a number from 0 to 1, got {json.dumps(min_confidence)[:40]}")
-    options = dict(nbest=nbest, min_confidence=float(min_confidence))
+    document = data.get("document", False)
+    if not isinstance(document, bool):
+        raise RequestError(422, f"document: expected true or false, got {_json_type(document)}")
+    options = dict(nbest=nbest, min_confidence=float(min_confidence), document=document)
     name = given[0]
     value = data[name]
     if name == "text":

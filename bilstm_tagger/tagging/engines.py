@@ -30,7 +30,7 @@ from bilstm_tagger.base.errors import InputError
 from bilstm_tagger.base.runtime import available_cores
 from bilstm_tagger.base.schemes import allowed_transitions
 from bilstm_tagger.model import checkpoint
-from bilstm_tagger.model.config import ENGINES
+from bilstm_tagger.model.config import ENGINES, ModelConfig, context_tokens
 from bilstm_tagger.model.crf_scores import CrfScores
 from bilstm_tagger.model.trained import ONNX_FORMAT, load_trained_model, source_digest
 from bilstm_tagger.model.vocab import EncodedBatch, Vocab
@@ -42,10 +42,12 @@ if TYPE_CHECKING:
 
 
 class EmissionNetwork(Protocol):
-    """What tagging needs of a network: its engine's name, its CRF's scores, and the emissions of a batch."""
+    """What tagging needs of a network: its engine's name, its CRF's scores, the emissions of a
+    batch, and with document context the most tokens a window holds (else ``None``)."""
 
     engine: str
     crf: CrfScores
+    context_tokens: int | None
 
     def emissions(self, batch: EncodedBatch) -> np.ndarray:
         """``(B, T, K)`` float32 tag scores; rows past a sentence's end are to be ignored."""
@@ -61,6 +63,7 @@ class TorchNetwork:
         self.model = model.eval()
         self.device = device
         self.crf = CrfScores.from_crf(model.crf)
+        self.context_tokens = context_tokens(model.config)
 
     def emissions(self, batch: EncodedBatch) -> np.ndarray:
         import torch
@@ -74,11 +77,14 @@ class OnnxNetwork:
     """``model.onnx`` (or ``model.int8.onnx``: ``engine`` ``onnx-int8``) in an ONNX Runtime session on
     the CPU (made by :func:`load_onnx_network`)."""
 
-    def __init__(self, path: str | os.PathLike, crf: CrfScores, session, engine: str = "onnx"):
+    def __init__(
+        self, path: str | os.PathLike, crf: CrfScores, session, engine: str = "onnx", context_tokens: int | None = None
+    ):
         self.path = str(path)
         self.crf = crf
         self.session = session
         self.engine = engine
+        self.context_tokens = context_tokens
 
     def emissions(self, batch: EncodedBatch) -> np.ndarray:
         inputs = {
@@ -184,7 +190,8 @@ def load_onnx_network(
         )
     tags = vocab.tags.itos
     crf = CrfScores.from_lists(json.loads(metadata["crf"]), allowed_transitions(tags, info.tag_scheme))
-    return OnnxNetwork(path, crf, session, "onnx-int8" if quantized else "onnx")
+    config = ModelConfig.from_json(info.model)
+    return OnnxNetwork(path, crf, session, "onnx-int8" if quantized else "onnx", context_tokens(config))
 
 
 def load_torch_network(

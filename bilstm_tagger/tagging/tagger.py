@@ -20,6 +20,7 @@ from typing import BinaryIO, TextIO
 from bilstm_tagger.base.errors import InputError
 from bilstm_tagger.model import checkpoint, packages
 from bilstm_tagger.model.config import BUFFER_BATCHES, TAG_BATCH_SIZE
+from bilstm_tagger.model.context import document_keys
 from bilstm_tagger.model.trained import check_model_config
 from bilstm_tagger.model.vocab import Vocab
 from bilstm_tagger.tagging.batches import check_batch_size, predict_tags, tag_buffer
@@ -84,6 +85,12 @@ class Tagger:
         return self.model.output_scheme
 
     @property
+    def context(self) -> str:
+        """``sentence``, or ``document``: the model reads the sentences of a document together
+        (each text of :meth:`pipe`, the sentences of :meth:`tag` with ``document=True``)."""
+        return "document" if self.model.network.context_tokens else "sentence"
+
+    @property
     def language(self) -> str:
         """The language the model was trained in (``tagger train --language``): raw text is split by its rules."""
         return self.model.reading.text_language
@@ -102,7 +109,7 @@ class Tagger:
         min_confidence: float = 0.0,
         language: str | None = None,
     ) -> Iterator[Document]:
-        """Tag raw texts lazily, one :class:`Document` each, in order.
+        """Tag raw texts lazily, one :class:`Document` each, in order; each text is a document of its own.
 
         ``batch_size * BUFFER_BATCHES`` texts are read ahead and tagged together.
         ``min_confidence`` drops the entities whose confidence is below it (their tokens become ``O``).
@@ -125,13 +132,18 @@ class Tagger:
         batch_size: int = TAG_BATCH_SIZE,
         confidence: bool = False,
         nbest: int = 0,
+        document: bool = False,
     ) -> list[TaggedSentence]:
         """Tag pre-tokenised sentences; one :class:`TaggedSentence` each, in :attr:`output_scheme`.
 
-        ``confidence`` fills ``scores`` and ``span_scores``; ``nbest`` fills ``nbest``.
+        ``confidence`` fills ``scores`` and ``span_scores``; ``nbest`` fills ``nbest``. ``document``:
+        the sentences are one document, in order, which a model with document context reads
+        together (:attr:`context`); otherwise each sentence is read alone.
         """
         request = self.model.request(confidence, nbest)
-        return list(self.model.tag_sentences(sentences, batch_size, request=request))
+        sentences = list(sentences)
+        documents = [1] * len(sentences) if document else None
+        return list(self.model.tag_sentences(sentences, batch_size, request=request, documents=documents))
 
     def tag_file(self, stream: BinaryIO, name: str, output: TextIO, **options) -> int:
         """Tag a stream and write one record per input to ``output``; the options are those of
@@ -237,7 +249,10 @@ class LoadedModel:
         """
         sentences = [item.sentence_tokens() for item in buffer]
         flat = [tokens for item in buffer for tokens in item.network_tokens()]
-        predictions = iter(tag_buffer(self.network, self.vocab, self.tables, flat, batch_size, request))
+        # A record's first sentence starts a document where the record does; the others continue it.
+        starts = [item.starts_document and number == 0 for item in buffer for number in range(len(item.sentences))]
+        keys = document_keys(starts)
+        predictions = iter(tag_buffer(self.network, self.vocab, self.tables, flat, batch_size, request, keys))
         documents = []
         for item, tokens_list in zip(buffer, sentences):
             tagged = [
@@ -256,14 +271,17 @@ class LoadedModel:
         buffer_batches: int = BUFFER_BATCHES,
         scheme: str | None = None,
         request: ProbabilityRequest | None = None,
+        documents: Iterable[int] | None = None,
     ) -> Iterator[TaggedSentence]:
         """Tag pre-tokenised sentences lazily, reading ``batch_size * buffer_batches`` of them ahead at most.
 
         ``scheme`` writes the tags in another span scheme than ``output_scheme`` (a gold file's).
+        ``documents`` gives each sentence's document (:func:`~bilstm_tagger.model.context.document_keys`),
+        for a model with document context; without it each sentence is read alone.
         """
         request = request or self.request()
         predictions = predict_tags(
-            self.network, self.vocab, self.tables, sentences, batch_size, buffer_batches, request
+            self.network, self.vocab, self.tables, sentences, batch_size, buffer_batches, request, documents
         )
         for tokens, prediction in predictions:
             yield self._tagged(tokens, prediction, scheme)

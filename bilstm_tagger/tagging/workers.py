@@ -105,10 +105,13 @@ class SentencesJob:
     buffer_batches: int
     scheme: str | None = None
     request: ProbabilityRequest | None = None
+    documents: list[int] | None = None
 
     def run(self, model: LoadedModel) -> list[TaggedSentence]:
         """In the worker: the buffer's tagged sentences."""
-        tagged = model.tag_sentences(self.sentences, self.batch_size, self.buffer_batches, self.scheme, self.request)
+        tagged = model.tag_sentences(
+            self.sentences, self.batch_size, self.buffer_batches, self.scheme, self.request, self.documents
+        )
         return list(tagged)
 
 
@@ -218,17 +221,25 @@ class TaggerPool:
         sentences: Iterable[Sequence[str]],
         batch_size: int = TAG_BATCH_SIZE,
         buffer_batches: int = BUFFER_BATCHES,
-        **options,
+        scheme: str | None = None,
+        request: ProbabilityRequest | None = None,
+        documents: Iterable[int] | None = None,
     ) -> Iterator[TaggedSentence]:
-        """:meth:`LoadedModel.tag_sentences` across the workers (``options``: ``scheme``, ``request``): the same buffers
-        of ``batch_size * buffer_batches`` sentences, each tagged by one worker, so the same tags, in order."""
+        """:meth:`LoadedModel.tag_sentences` across the workers: the same buffers of ``batch_size *
+        buffer_batches`` sentences, each tagged by one worker, so the same tags, in order."""
         from bilstm_tagger.tagging.batches import check_batch_size
 
         check_batch_size(batch_size)
         size = batch_size * buffer_batches
         iterator = iter(sentences)
+        keys = iter(documents) if documents is not None else None
         buffers = iter(lambda: list(islice(iterator, size)), [])
-        jobs = (SentencesJob(buffer, batch_size, buffer_batches, **options) for buffer in buffers)
+        jobs = (
+            SentencesJob(
+                buffer, batch_size, buffer_batches, scheme, request, list(islice(keys, len(buffer))) if keys else None
+            )
+            for buffer in buffers
+        )
         for tagged in self._results(jobs):
             yield from tagged
 

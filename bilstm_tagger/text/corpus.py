@@ -68,6 +68,13 @@ class Sentence:
     def __len__(self) -> int:
         return len(self.tokens)
 
+    @property
+    def starts_document(self) -> bool:
+        """Whether a document starts here: after a ``-DOCSTART-`` line, or with a CoNLL-U ``# newdoc`` comment."""
+        return self.document_header is not None or any(
+            line.startswith("# newdoc") for line in self.source_lines if line.startswith("#")
+        )
+
 
 # ---------------------------------------------------------------------------------------------
 # Lines

@@ -10,7 +10,12 @@ consumer of ``jsonl``) reads all three alike:
   text is the tokens joined by single spaces.
 * ``conll`` / ``conllu``: one sentence per record, its tokens joined by single spaces.
 
-Offsets are Python string indices (code points) into the record's text, ``end`` exclusive. No torch here.
+Offsets are Python string indices (code points) into the record's text, ``end`` exclusive.
+
+Each record says whether a document starts with it, for models with document context
+(:mod:`bilstm_tagger.model.context`): in ``text`` and ``tokens`` input a blank line ends a
+document; in CoNLL input a ``-DOCSTART-`` line starts one, in CoNLL-U a ``# newdoc`` comment. An
+input without any of these is one document. No torch here.
 """
 
 from __future__ import annotations
@@ -36,12 +41,14 @@ class TextInput:
         sentences: each sentence's token offsets ``(start, end)`` into ``text``; no empty sentence.
         tokens: each sentence's tokens where the input gave them (else they are cut out of ``text``).
         composed: the text is not in composed form (NFC): the network reads its tokens composed.
+        starts_document: a document starts with this record (else it continues the one before).
     """
 
     text: str
     sentences: list[list[tuple[int, int]]]
     tokens: list[list[str]] | None = None
     composed: bool = False
+    starts_document: bool = True
 
     def sentence_tokens(self) -> list[list[str]]:
         """Each sentence's tokens, as strings: what the record shows, slices of the text as given."""
@@ -57,7 +64,7 @@ class TextInput:
         return [[unicodedata.normalize("NFC", token) for token in sentence] for sentence in tokens]
 
 
-def raw_text(text: str, language: str = DEFAULT_LANGUAGE) -> TextInput:
+def raw_text(text: str, language: str = DEFAULT_LANGUAGE, starts_document: bool = True) -> TextInput:
     """A line of raw text, split into sentences and tokens by the rules of ``language``.
 
     Text typed in decomposed form (NFD: ``e`` and U+0301) is split as its composed form would be;
@@ -68,16 +75,17 @@ def raw_text(text: str, language: str = DEFAULT_LANGUAGE) -> TextInput:
     from bilstm_tagger.text.segmentation import split_text
 
     sentences = split_text(text, language)
-    return TextInput(text, sentences, composed=not (text.isascii() or unicodedata.is_normalized("NFC", text)))
+    composed = not (text.isascii() or unicodedata.is_normalized("NFC", text))
+    return TextInput(text, sentences, composed=composed, starts_document=starts_document)
 
 
-def pretokenized(tokens: Sequence[str]) -> TextInput:
+def pretokenized(tokens: Sequence[str], starts_document: bool = True) -> TextInput:
     """A tokenised sentence; its text is the tokens joined by single spaces. No tokens: an empty text."""
     if not tokens:
-        return TextInput("", [])
+        return TextInput("", [], starts_document=starts_document)
     starts = list(accumulate([len(token) + 1 for token in tokens], initial=0))  # one past each token's space
     offsets = list(zip(starts, [start - 1 for start in starts[1:]]))
-    return TextInput(" ".join(tokens), [offsets], [list(tokens)])
+    return TextInput(" ".join(tokens), [offsets], [list(tokens)], starts_document=starts_document)
 
 
 def read_inputs(lines: Iterable[tuple[int, str]], name: str, reading: CorpusReading) -> Iterator[TextInput]:
@@ -90,10 +98,25 @@ def read_inputs(lines: Iterable[tuple[int, str]], name: str, reading: CorpusRead
     input_format = reading.format
     if input_format == "text":
         language = reading.text_language
-        return (raw_text(line, language) for _, line in lines)
+        return (raw_text(line, language, starts) for line, starts in _paragraphs(lines))
     if input_format == "tokens":
-        return (pretokenized(line.split()) for _, line in lines)
+        return (pretokenized(line.split(), starts) for line, starts in _paragraphs(lines))
     if input_format in CORPUS_FORMATS:
         sentences = iter_sentences(lines, name, reading, with_tags=False)
-        return (pretokenized(sentence.tokens) for sentence in sentences)
+        return (
+            pretokenized(sentence.tokens, sentence.starts_document or number == 0)
+            for number, sentence in enumerate(sentences)
+        )
     raise InputError(f"unknown input format {input_format!r} (choose {', '.join(INPUT_FORMATS)})")
+
+
+def _paragraphs(lines: Iterable[tuple[int, str]]) -> Iterator[tuple[str, bool]]:
+    """Each line, and whether a document starts with it: the first line, and the first after a blank one."""
+    starts = True
+    for _, line in lines:
+        if line.strip():
+            yield line, starts
+            starts = False
+        else:  # an empty record, and the end of a document
+            yield line, False
+            starts = True

@@ -18,6 +18,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from bilstm_tagger.base.schemes import detect_scheme
+from bilstm_tagger.model.context import document_keys
 from bilstm_tagger.scoring.calibration_metrics import expected_calibration_error, prediction_outcomes
 from bilstm_tagger.tagging.decoding import ProbabilityRequest
 from bilstm_tagger.text.corpus import CorpusReading, Sentence
@@ -40,7 +41,10 @@ def outcomes(
     """
     gold_scheme = detect_scheme(s.tags for s in sentences)
     request = ProbabilityRequest(True, 0, model.temperature if temperature is None else temperature)
-    predicted = model.tag_sentences((s.tokens for s in sentences), scheme=gold_scheme, request=request)
+    documents = document_keys([s.starts_document for s in sentences])
+    predicted = model.tag_sentences(
+        (s.tokens for s in sentences), scheme=gold_scheme, request=request, documents=documents
+    )
     return prediction_outcomes((s.tags for s in sentences), predicted, gold_scheme)
 
 

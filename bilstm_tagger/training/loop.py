@@ -30,7 +30,8 @@ from bilstm_tagger.base.runtime import resolve_device, set_threads
 from bilstm_tagger.base.schemes import convert, detect_scheme, same_kind, tag_kind, tags_to_spans
 from bilstm_tagger.model.bilstm_crf import BiLstmCrf, build_model
 from bilstm_tagger.model.checkpoint import CheckpointInfo
-from bilstm_tagger.model.config import MAX_SEGMENT_TOKENS, TrainingConfig
+from bilstm_tagger.model.config import MAX_SEGMENT_TOKENS, TrainingConfig, context_tokens
+from bilstm_tagger.model.context import document_keys, pack_windows
 from bilstm_tagger.model.embeddings import PretrainedEmbeddings, load_pretrained
 from bilstm_tagger.model.vocab import Batch, Vocab
 from bilstm_tagger.scoring.metrics import EvaluationReport, evaluate
@@ -53,10 +54,14 @@ class TrainingData:
 
     Attributes:
         train, dev: non-empty sentences; training sentences longer than ``MAX_SEGMENT_TOKENS``
-            are cut into pieces.
+            are cut into pieces. With document context, ``train`` holds windows of consecutive
+            sentences instead (:mod:`bilstm_tagger.model.context`), each as one sequence.
         train_tags, dev_tags: their tags in ``tag_scheme``.
         data_scheme: the scheme of the training data (predictions are written back in it).
         tag_scheme: the scheme the model learns: the configuration's, or ``plain``.
+        dev_documents: each dev sentence's document (:func:`~bilstm_tagger.model.context.document_keys`)
+            with document context, else ``None``.
+        window_sentences: with document context, the sentences of each window of ``train``, else ``None``.
     """
 
     train: list[Sentence]
@@ -65,10 +70,24 @@ class TrainingData:
     dev_tags: list[list[str]]
     data_scheme: str
     tag_scheme: str
+    dev_documents: list[int] | None = None
+    window_sentences: list[int] | None = None
+
+    @property
+    def train_sentences(self) -> int:
+        """The training sentences (or pieces of long ones), however ``train`` holds them."""
+        return len(self.train) if self.window_sentences is None else sum(self.window_sentences)
+
+    def sentences_in(self, indices: Sequence[int]) -> int:
+        """The training sentences in the sequences of ``train`` at ``indices``."""
+        return len(indices) if self.window_sentences is None else sum(self.window_sentences[i] for i in indices)
 
     @classmethod
-    def prepare(cls, train: list[Sentence], dev: list[Sentence], tag_scheme: str) -> TrainingData:
-        """Drop empty sentences, cut long ones, detect the schemes and convert the tags.
+    def prepare(
+        cls, train: list[Sentence], dev: list[Sentence], tag_scheme: str, context_tokens: int | None = None
+    ) -> TrainingData:
+        """Drop empty sentences, cut long ones, detect the schemes and convert the tags; with
+        ``context_tokens`` (document context), join the training sentences into windows.
 
         Raises:
             InputError: no sentence in either set, or span tags in one and plain tags in the other.
@@ -84,19 +103,26 @@ class TrainingData:
                 f"the training data has {_describe(data_scheme)} but the dev data has {_describe(dev_scheme)}"
             )
         target = "plain" if data_scheme == "plain" else tag_scheme
+        train_tags = [convert(s.tags, data_scheme, target) for s in train]
+        dev_documents = window_sentences = None
+        if context_tokens is not None:
+            train, train_tags, window_sentences = _windows(train, train_tags, context_tokens)
+            dev_documents = document_keys([s.starts_document for s in dev])
         return cls(
             train=train,
             dev=dev,
-            train_tags=[convert(s.tags, data_scheme, target) for s in train],
+            train_tags=train_tags,
             dev_tags=[convert(s.tags, dev_scheme, target) for s in dev],
             data_scheme=data_scheme,
             tag_scheme=target,
+            dev_documents=dev_documents,
+            window_sentences=window_sentences,
         )
 
     def sizes(self) -> dict[str, int]:
         """Sentences and tokens of the training and dev data, as the checkpoint records them."""
         return {
-            "train_sentences": len(self.train),
+            "train_sentences": self.train_sentences,
             "train_tokens": sum(len(s.tokens) for s in self.train),
             "dev_sentences": len(self.dev),
             "dev_tokens": sum(len(s.tokens) for s in self.dev),
@@ -213,7 +239,7 @@ class TrainingState:
     def summary(self, output_dir: str) -> TrainingStarted:
         data, vocab = self.data, self.vocab
         return TrainingStarted(
-            train_sentences=len(data.train),
+            train_sentences=data.train_sentences,
             train_tokens=sum(len(s) for s in data.train),
             dev_sentences=len(data.dev),
             data_scheme=data.data_scheme,
@@ -240,7 +266,7 @@ def setup_training(
     Raises:
         InputError: unusable data, vectors or settings.
     """
-    data = TrainingData.prepare(train, dev, config.tag_scheme)
+    data = TrainingData.prepare(train, dev, config.tag_scheme, context_tokens(config.model))
     if len(data.train) < group.world_size:
         raise InputError(
             f"{group.world_size} processes need at least as many training sentences, not {len(data.train)}"
@@ -318,7 +344,7 @@ def train_epochs(
             train_loss=loss,
             learning_rate=learning_rate,
             train_seconds=seconds,
-            sentences_per_second=len(state.data.train) / seconds if seconds > 0 else 0.0,
+            sentences_per_second=state.data.train_sentences / seconds if seconds > 0 else 0.0,
             dev=report,
             best=improved,
         )
@@ -358,11 +384,16 @@ def _train_epoch(
     on_batch: Callable[[BatchFinished], None] | None,
     interruption: Callable[[], int | None] | None,
 ) -> tuple[float, float]:
-    """One pass over the training data: ``(mean loss per sentence, seconds)``."""
+    """One pass over the training data: ``(mean loss per sentence, seconds)``.
+
+    With document context a batch holds as many windows as hold ``batch_size`` sentences on
+    average, and its loss is the mean per sentence: the steps are those of sentence batches.
+    """
     config, device, model, data, group = state.config, state.device, state.model, state.data, state.group
     model.train()
     lengths = [len(s) for s in data.train]
-    batches = _at_least_one_each(make_batches(lengths, config.batch_size * group.world_size, state.batch_rng), group)
+    per_batch = max(1, round(config.batch_size * len(data.train) / data.train_sentences))
+    batches = _at_least_one_each(make_batches(lengths, per_batch * group.world_size, state.batch_rng), group)
     total_loss, done, started = 0.0, 0, time.perf_counter()
     for step, whole_batch in enumerate(batches):
         if interruption is not None and step % STOP_CHECK_STEPS == 0:
@@ -379,21 +410,25 @@ def _train_epoch(
             batch.true_word_ids = batch.word_ids
             batch.word_ids = batch.word_ids.masked_fill(drop, 1)
         state.optimizer.zero_grad(set_to_none=True)
-        divisor = len(whole_batch) / group.world_size if group.distributed else None
+        # A process's loss is its sum over the whole batch's sentences per process (see BiLstmCrf.loss);
+        # a single process on sentences takes the mean, which is the same.
+        sentences, whole = data.sentences_in(indices), data.sentences_in(whole_batch)
+        windows = data.window_sentences is not None
+        divisor = whole / group.world_size if group.distributed or windows else None
         with group.collective("training on a batch"):
             loss = loss_function(batch, divisor)
             loss.backward()
         if config.clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
         state.optimizer.step()
-        batch_loss = loss.item() * (divisor / len(indices) if divisor else 1.0)  # this process's mean
-        total_loss += batch_loss * len(indices)
-        done += len(whole_batch)
+        batch_loss = loss.item() * (divisor / sentences if divisor else 1.0)  # this process's mean
+        total_loss += batch_loss * sentences
+        done += whole
         if on_batch is not None:
             elapsed = time.perf_counter() - started
-            on_batch(BatchFinished(epoch, config.max_epochs, done, len(data.train), batch_loss, elapsed))
+            on_batch(BatchFinished(epoch, config.max_epochs, done, data.train_sentences, batch_loss, elapsed))
     total_loss = group.sum(total_loss)
-    return total_loss / len(data.train), time.perf_counter() - started
+    return total_loss / data.train_sentences, time.perf_counter() - started
 
 
 def _at_least_one_each(batches: list[list[int]], group: ProcessGroup) -> list[list[int]]:
@@ -426,11 +461,12 @@ def evaluate_dev(state: TrainingState, shared: bool = True) -> EvaluationReport:
     else:
         mine = range(len(dev) if group.is_main else 0)
     sentences = (dev[i].tokens for i in mine)
+    documents = None if state.data.dev_documents is None else [state.data.dev_documents[i] for i in mine]
     network, tables = (
         TorchNetwork(state.model, state.device),
         SpanTables.from_labels(state.vocab.tags.itos, state.data.tag_scheme),
     )
-    predicted = [p.tags for _, p in predict_tags(network, state.vocab, tables, sentences)]
+    predicted = [p.tags for _, p in predict_tags(network, state.vocab, tables, sentences, documents=documents)]
     parts = group.all_gather(list(zip(mine, predicted)), "sharing the dev predictions")
     ordered: list[list[str]] = [[] for _ in dev]
     for index, tags in (pair for part in parts for pair in part):
@@ -456,6 +492,24 @@ def make_batches(lengths: Sequence[int], batch_size: int, rng: random.Random) ->
     return batches
 
 
+def _windows(
+    sentences: list[Sentence], tags: list[list[str]], context_tokens: int
+) -> tuple[list[Sentence], list[list[str]], list[int]]:
+    """The sentences joined into windows of their documents, each window one sequence: the windows,
+    their tags and how many sentences each holds."""
+    keys = document_keys([s.starts_document for s in sentences])
+    windows = pack_windows([len(s) for s in sentences], keys, context_tokens)
+    joined = [
+        Sentence(
+            tokens=[token for i in window.members for token in sentences[i].tokens],
+            line=sentences[window.members[0]].line,
+        )
+        for window in windows
+    ]
+    joined_tags = [[tag for i in window.members for tag in tags[i]] for window in windows]
+    return joined, joined_tags, [len(window.members) for window in windows]
+
+
 def split_long_sentences(sentences: list[Sentence], max_tokens: int = MAX_SEGMENT_TOKENS) -> list[Sentence]:
     """Sentences longer than ``max_tokens`` cut into consecutive pieces, to bound memory."""
     pieces = []
@@ -469,6 +523,9 @@ def split_long_sentences(sentences: list[Sentence], max_tokens: int = MAX_SEGMEN
                     tokens=sentence.tokens[start : start + max_tokens],
                     tags=sentence.tags[start : start + max_tokens] if sentence.tags is not None else None,
                     line=sentence.line + start,
+                    # The first piece starts the sentence's document where the sentence did.
+                    source_lines=[line for line in sentence.source_lines if line.startswith("#")] if start == 0 else [],
+                    document_header=sentence.document_header if start == 0 else None,
                 )
             )
     return pieces
