@@ -8,8 +8,9 @@ confidences and n-best lists stay per sentence; the window only widens what the 
 Training reads the same windows, each one a sequence for the CRF.
 
 Windows are cut greedily in document order, so a sentence's context is what its window holds
-(on average ``context_tokens / 2`` tokens on each side), and memory and time per token stay
-those of a ``context_tokens``-token sequence however long the document is.
+besides it (less than ``context_tokens / 2`` tokens on each side on average: the windows are not
+all full), and memory and time per token stay those of a ``context_tokens``-token sequence
+however long the document is.
 
 Where documents end: CoNLL ``-DOCSTART-`` lines, CoNLL-U ``# newdoc`` comments, blank lines in raw
 text and token input, one text of the Python API or of a request (see docs/context.md).

@@ -71,9 +71,14 @@ class Sentence:
     @property
     def starts_document(self) -> bool:
         """Whether a document starts here: after a ``-DOCSTART-`` line, or with a CoNLL-U ``# newdoc`` comment."""
-        return self.document_header is not None or any(
-            line.startswith("# newdoc") for line in self.source_lines if line.startswith("#")
-        )
+        if self.document_header is not None:
+            return True
+        for line in self.source_lines:  # CoNLL-U comments come before the token lines: stop at the first of those
+            if not line.startswith("#"):
+                return False
+            if line.startswith("# newdoc"):
+                return True
+        return False
 
 
 # ---------------------------------------------------------------------------------------------
