@@ -8,12 +8,13 @@ import math
 
 import pytest
 import torch
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from bilstm_tagger.base.errors import InputError, TrainingInterrupted
 from bilstm_tagger.model import checkpoint
 from bilstm_tagger.model.bilstm_crf import build_model
 from bilstm_tagger.model.config import ModelConfig, TrainingConfig
-from bilstm_tagger.model.encoders import LockedDropout, LstmEncoder, PeepholeLstm
+from bilstm_tagger.model.encoders import GruEncoder, LockedDropout, LstmEncoder, PeepholeLstm
 from bilstm_tagger.model.language_model import WordLanguageModel
 from bilstm_tagger.model.vocab import Vocab
 from bilstm_tagger.scoring.report import model_summary
@@ -107,6 +108,24 @@ def test_the_peephole_cell_without_peepholes_is_torchs_lstm(layers):
     features, lengths = torch.randn(4, 8, 9), torch.tensor([8, 3, 1, 5])
     with torch.no_grad():
         assert torch.allclose(peephole.encode(features, lengths), lstm.encode(features, lengths), atol=1e-6)
+
+
+@pytest.mark.parametrize("encoder_class", [LstmEncoder, GruEncoder])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_torchs_cells_run_fused_on_the_cpu_as_they_run_packed(encoder_class, layers):
+    torch.manual_seed(layers)
+    encoder = encoder_class(9, ModelConfig(hidden_size=6, num_layers=layers, dropout=0.0))
+    features, lengths = torch.randn(4, 8, 9, requires_grad=True), torch.tensor([8, 3, 1, 5])
+    fused = encoder.encode(features, lengths)
+    packed = pack_padded_sequence(features, lengths, batch_first=True, enforce_sorted=False)
+    expected = pad_packed_sequence(encoder(packed)[0], batch_first=True, total_length=8)[0]
+    assert torch.allclose(fused, expected, atol=1e-6)
+    assert not fused[1, 3:].any() and not fused[2, 1:].any()  # zeros past the end
+    weights = torch.randn_like(expected)  # any loss: the gradients must agree too
+    fused_grads = torch.autograd.grad((fused * weights).sum(), [features, *encoder.parameters()])
+    expected_grads = torch.autograd.grad((expected * weights).sum(), [features, *encoder.parameters()])
+    for got, want in zip(fused_grads, expected_grads):
+        assert torch.allclose(got, want, atol=1e-5)
 
 
 def tiny_vocab() -> Vocab:

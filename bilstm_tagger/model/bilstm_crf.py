@@ -21,7 +21,7 @@ from torch import nn
 from bilstm_tagger.base.schemes import allowed_transitions
 from bilstm_tagger.model.config import ModelConfig
 from bilstm_tagger.model.crf import ConstrainedCRF
-from bilstm_tagger.model.encoders import CELL_ENCODERS, CHAR_ENCODERS, LockedDropout, MentionAttention
+from bilstm_tagger.model.encoders import CELL_ENCODERS, CHAR_ENCODERS, Dropout, LockedDropout, MentionAttention
 from bilstm_tagger.model.language_model import WordLanguageModel
 from bilstm_tagger.model.vocab import Batch, Vocab
 
@@ -59,7 +59,7 @@ class BiLstmCrf(nn.Module):
         # first and default character encoder) or char_lstm, and lstm for any cell.
         char_encoder = CHAR_ENCODERS[config.char_encoder](num_chars, config)
         setattr(self, "char_cnn" if config.char_encoder == "cnn" else "char_lstm", char_encoder)
-        self.dropout = LockedDropout(config.dropout) if config.locked_dropout else nn.Dropout(config.dropout)
+        self.dropout = LockedDropout(config.dropout) if config.locked_dropout else Dropout(config.dropout)
         self.lstm = CELL_ENCODERS[config.cell](config.word_dim + config.char_filters, config)
         projected = self.lstm.output_size
         if config.mentions:
