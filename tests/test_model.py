@@ -146,6 +146,33 @@ def test_log_partition_and_its_gradient_equal_torchcrf_and_gradcheck():
     assert torch.autograd.gradcheck(_LogPartition.apply, inputs)
 
 
+def test_float32_log_partition_gradients_stay_within_rounding_of_float64_on_long_sentences():
+    """The scaled recursions keep the gradient out of the log-sums of whole paths (hundreds, here).
+
+    Log-sum-exps over ``(B, K, K)`` left the float32 marginals ~1e-4 off; two training processes
+    then drifted apart from one within an epoch (``tests/test_distributed.py``).
+    """
+    from bilstm_tagger.model.crf import _LogPartition
+
+    torch.manual_seed(4)
+    steps, batch_size, num_tags = 60, 8, 9
+    labels = ["O", *(f"{prefix}-{kind}" for kind in "ABCD" for prefix in "BI")]
+    crf = ConstrainedCRF(num_tags, allowed_transitions(labels, "iob2"))
+    emissions = torch.randn(steps, batch_size, num_tags) * 4
+    mask = torch.arange(steps)[:, None] < torch.tensor([60, 55, 40, 33, 20, 9, 2, 1])[None, :]
+    crf.apply_constraints()
+    scores = (crf.start_transitions, crf.transitions, crf.end_transitions)
+
+    def gradients(dtype):
+        inputs = [emissions.to(dtype).requires_grad_(), *(s.detach().to(dtype).requires_grad_() for s in scores)]
+        log_z = _LogPartition.apply(inputs[0], mask, *inputs[1:])
+        return [log_z, *torch.autograd.grad(log_z.sum(), inputs)]
+
+    for single, double in zip(gradients(torch.float32), gradients(torch.float64)):
+        assert torch.isfinite(single).all()
+        assert torch.allclose(single.double(), double, rtol=1e-5, atol=1e-5)
+
+
 def test_gradients_are_the_same_on_every_backward_pass_with_several_threads(tiny_model):
     """Same seed, same model: no multi-threaded kernel may add gradients in a varying order.
 

@@ -116,91 +116,122 @@ class ConstrainedCRF(CRF):
 class _LogPartition(torch.autograd.Function):
     """The CRF's log-partition function with a hand-written gradient (the forward-backward algorithm).
 
-    Autograd through torchcrf's forward recursion records ~10 small operations per time step and
-    replays them backwards; here the backward pass is one recursion (the betas) and then the
-    gradients as marginal probabilities, computed for all time steps at once:
-    d log Z / d emission[t, k] = p(y_t = k) and d log Z / d transition[i, j] = Σ_t p(y_t-1 = i, y_t = j).
+    Both recursions run in probability space with a scale per step (Rabiner's scaling): each step
+    is a ``(B, K) @ (K, K)`` product, and the alphas and betas kept are each step's distribution
+    over tags, summing to 1, with the log of what they were divided by summed on the side. The
+    gradients are the marginal probabilities, computed from those distributions for all time steps
+    at once: d log Z / d emission[t, k] = p(y_t = k) and d log Z / d transition[i, j] =
+    Σ_t p(y_t-1 = i, y_t = j), the latter as one ``(K, T·B) @ (T·B, K)`` product. The large
+    log-sums of whole paths never enter the gradient, so the float32 gradients are as exact as
+    a step's sums allow: a few times closer to the float64 ones than those of log-sum-exps over
+    ``(B, K, K)`` (see the tests), which is what lets two training processes follow one.
     """
 
     @staticmethod
     def forward(ctx, emissions, mask, start, transitions, end):
         # emissions (T, B, K); mask (T, B) bool, mask[0] all true; start, end (K,); transitions (K, K)
-        alphas = forward_scores(emissions, mask, start, transitions)
-        log_z = torch.logsumexp(alphas[-1] + end, dim=1)  # (B,)
-        ctx.save_for_backward(emissions, mask, transitions, end, alphas, log_z)
+        alphas, log_scale = scaled_forward(emissions, mask, start, transitions)
+        log_z = torch.logsumexp(torch.log(alphas[-1]) + end, dim=1) + log_scale  # (B,)
+        ctx.save_for_backward(emissions, mask, transitions, end, alphas)
         return log_z
 
     @staticmethod
     def backward(ctx, grad_log_z):
-        emissions, mask, transitions, end, alphas, log_z = ctx.saved_tensors
-        betas = backward_scores(emissions, mask, transitions, end)
+        emissions, mask, transitions, end, alphas = ctx.saved_tensors
+        step_matrix, _ = _exp_transitions(transitions)
+        betas, arrivals = scaled_backward(emissions, mask, transitions, end)
         weight = mask.to(emissions.dtype) * grad_log_z  # (T, B): zero past each sentence's end
-        unary = torch.exp(alphas + betas - log_z[:, None]) * weight.unsqueeze(2)  # (T, B, K)
-        pairwise = torch.exp(
-            alphas[:-1].unsqueeze(3)
-            + transitions
-            + (emissions[1:] + betas[1:]).unsqueeze(2)
-            - log_z[None, :, None, None]
-        )  # (T - 1, B, K, K)
-        grad_transitions = (pairwise * weight[1:, :, None, None]).sum(dim=(0, 1))
+        unary = _normalized(alphas * betas) * weight.unsqueeze(2)  # (T, B, K): p(y_t = k), weighted
+        # p(y_t-1 = i, y_t = j) = alphas[t-1, i] · step_matrix[i, j] · arrivals[t, j] / (their sum over i, j)
+        pair_totals = ((alphas[:-1] @ step_matrix) * arrivals[1:]).sum(dim=2, keepdim=True)  # (T - 1, B, 1)
+        leaving = alphas[:-1] * (weight[1:].unsqueeze(2) / _at_least_tiny(pair_totals))
+        num_tags = emissions.size(2)
+        grad_transitions = step_matrix * (leaving.reshape(-1, num_tags).t() @ arrivals[1:].reshape(-1, num_tags))
         grad_start = unary[0].sum(0)
-        grad_end = (torch.exp(alphas[-1] + end - log_z[:, None]) * grad_log_z[:, None]).sum(0)
+        grad_end = (_normalized(alphas[-1] * torch.exp(end - end.max())) * grad_log_z[:, None]).sum(0)
         return unary, None, grad_start, grad_transitions, grad_end
 
 
-def forward_scores(
+def scaled_forward(
     emissions: torch.Tensor, mask: torch.Tensor, start: torch.Tensor, transitions: torch.Tensor
-) -> torch.Tensor:
-    """The forward recursion: ``alphas[t, b, k]``, the log-sum of the scores of all paths that reach tag ``k`` at ``t``.
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The forward recursion, scaled: each step's distribution over tags, and the log of its scale.
 
-    ``(T, B, K)`` emissions, a ``(T, B)`` bool mask whose first row is all true, ``(K,)`` start
-    and ``(K, K)`` transition scores → ``(T, B, K)``. Past a sentence's end the last alphas are
-    repeated, so ``alphas[-1]`` holds each sentence's final ones.
+    ``(T, B, K)`` emissions, a ``(T, B)`` bool mask whose first row is all true, ``(K,)`` start and
+    ``(K, K)`` transition scores → ``(T, B, K)`` alphas and ``(B,)`` log scales. ``alphas[t, b]``
+    is proportional to the sums of the scores of all paths that reach each tag at ``t`` (with the
+    emission at ``t``) and sums to 1; past a sentence's end it is repeated, so ``alphas[-1]``
+    holds each sentence's last one, and ``log(alphas[-1]) + log_scale`` are its log-sums.
     """
     alphas = torch.empty_like(emissions)
-    alpha = start + emissions[0]
-    alphas[0] = alpha
     step_matrix, shift = _exp_transitions(transitions)
+    alpha, log_scale = _rescaled(start + emissions[0])
+    alphas[0] = alpha
     for step in range(1, emissions.size(0)):
-        top = alpha.max(dim=1, keepdim=True).values  # (B, 1): exp of the rest stays in range
-        following = torch.log(torch.exp(alpha - top) @ step_matrix) + (top + shift) + emissions[step]
-        alpha = torch.where(mask[step].unsqueeze(1), following, alpha)  # kept as is past the end
+        # log(0) = -inf where no allowed path arrives; the max of each row is finite and shifts the rest.
+        following, following_log_scale = _rescaled(torch.log(alpha @ step_matrix) + emissions[step])
+        keep = mask[step]
+        alpha = torch.where(keep.unsqueeze(1), following, alpha)  # kept as is past the end
+        log_scale = torch.where(keep, log_scale + following_log_scale + shift, log_scale)
         alphas[step] = alpha
-    return alphas
+    return alphas, log_scale
 
 
-def backward_scores(
+def scaled_backward(
     emissions: torch.Tensor, mask: torch.Tensor, transitions: torch.Tensor, end: torch.Tensor
-) -> torch.Tensor:
-    """The backward recursion: ``betas[t, b, k]``, the log-sum of the scores of all continuations from tag ``k`` at ``t``.
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The backward recursion, scaled: betas, and the arrivals the pairwise marginals need.
 
-    The scores of the continuation count the transitions, the later emissions and the end score,
-    not the emission at ``t``. ``(T, B, K)`` emissions, ``(T, B)`` bool mask, ``(K, K)``
-    transitions, ``(K,)`` end scores → ``(T, B, K)``; at and past a sentence's last token,
-    ``betas`` are the end scores.
+    ``(T, B, K)`` emissions, ``(T, B)`` bool mask, ``(K, K)`` transitions, ``(K,)`` end scores →
+    two ``(T, B, K)`` tensors, each row summing to 1 (their scales are not needed). ``betas[t, b]``
+    is proportional to the sums of the scores of all continuations from each tag at ``t`` (the
+    transitions, the later emissions and the end score, not the emission at ``t``); at and past a
+    sentence's last token it is the distribution of the end scores. ``arrivals[t, b]``, for
+    ``t ≥ 1``, is proportional to ``exp(emission[t]) · betas[t]``: a path arriving at each tag at ``t``
+    and going on from there (row 0 is not used).
     """
     steps, batch_size, num_tags = emissions.shape
     betas = torch.empty_like(emissions)
-    beta = end.expand(batch_size, num_tags)
-    betas[steps - 1] = beta
-    step_matrix, shift = _exp_transitions(transitions)
+    arrivals = torch.empty_like(emissions)
+    step_matrix, _ = _exp_transitions(transitions)
     incoming = step_matrix.t()
-    for step in range(steps - 2, -1, -1):
-        later = emissions[step + 1] + beta  # (B, K)
-        top = later.max(dim=1, keepdim=True).values
-        following = torch.log(torch.exp(later - top) @ incoming) + (top + shift)
-        beta = torch.where(mask[step + 1].unsqueeze(1), following, beta)  # end scores until the last token
-        betas[step] = beta
-    return betas
+    at_the_end = torch.softmax(end, dim=0).expand(batch_size, num_tags)
+    beta = at_the_end
+    betas[steps - 1] = beta
+    for step in range(steps - 1, 0, -1):
+        arrival, _ = _rescaled(emissions[step] + torch.log(beta))
+        arrivals[step] = arrival
+        following = _normalized(arrival @ incoming)
+        beta = torch.where(mask[step].unsqueeze(1), following, at_the_end)  # end scores until the last token
+        betas[step - 1] = beta
+    arrivals[0] = 0.0
+    return betas, arrivals
+
+
+def _rescaled(log_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(B, K)`` log-values → their exponentials as a distribution over ``K`` and the ``(B,)`` log of their sum."""
+    top = log_values.max(dim=1, keepdim=True).values
+    values = torch.exp(log_values - top)
+    total = values.sum(dim=1, keepdim=True)  # at least 1: the top one is exp(0)
+    return values / total, (top + torch.log(total)).squeeze(1)
+
+
+def _normalized(values: torch.Tensor) -> torch.Tensor:
+    """Non-negative ``(..., K)`` values divided by their sum over ``K`` (all zero stays all zero, never NaN)."""
+    return values / _at_least_tiny(values.sum(dim=-1, keepdim=True))
+
+
+def _at_least_tiny(values: torch.Tensor) -> torch.Tensor:
+    # A sum that underflowed to 0 (two distributions whose supports differ by more than float32's range)
+    # gives zero marginals, not NaN; such a position then contributes no gradient.
+    return values.clamp_min(torch.finfo(values.dtype).tiny)
 
 
 def _exp_transitions(transitions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(K, K)`` transition scores → their exponentials over that of the largest, and the largest.
 
-    Each step of the recursions is then a ``(B, K) @ (K, K)`` product in probability space,
-    shifted by the largest score of the step, instead of a log-sum-exp over ``(B, K, K)``: the
-    CRF's share of a training step halves, and the log-sums agree to float32's precision
-    (a path ``exp(-87)`` times less likely than the best counts as impossible, as in float32 anyway).
+    Forbidden transitions (``-10000``) become 0; a transition more than ~87 below the largest
+    would too in float32, which no trained model comes near.
     """
     shift = transitions.max()
     return torch.exp(transitions - shift), shift
