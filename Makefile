@@ -26,7 +26,7 @@ DEMO_SENTENCE ?= Maria Lopez, chief executive of Nordwind Bank, said in Berlin o
 ENVIRONMENT := $(shell $(PYTHON) -c 'import hashlib, sys; print(hashlib.sha256(sys.prefix.encode()).hexdigest()[:12])' 2>/dev/null)
 INSTALLED := .make/installed-$(ENVIRONMENT)-torch$(TORCH_VERSION)
 
-.PHONY: help install test demo train evaluate bench bench-speed bench-accuracy bench-text bench-tokenizers bench-languages bench-wikiann-de bench-distributed bench-engines bench-serve bench-serve-operations bench-datasets bench-context bench-web-stacks bench-ablation bench-cells bench-pretrained-words lint clean
+.PHONY: help install test demo train evaluate bench bench-speed bench-accuracy bench-text bench-tokenizers bench-languages bench-wikiann-de bench-distributed bench-engines bench-serve bench-serve-operations bench-datasets bench-context bench-training-speed bench-web-stacks bench-ablation bench-cells bench-pretrained-words lint clean
 
 help:
 	@echo "make install   install torch $(TORCH_VERSION) (CPU), then this package with its dev, glove, report, onnx, serve, fast, package, dask, spark and ray extras,"
@@ -47,6 +47,7 @@ help:
 	@echo "make bench-serve       tagger serve: one client's latency, then 32 clients for 60 s on 127.0.0.1 (~3 min)"
 	@echo "make bench-serve-operations  tagger serve reloaded 5 times under 32 clients for 60 s, and the time of a refusal by API key (~10 min)"
 	@echo "make bench-datasets    tagger tag-dataset on Dask, Spark and Ray against tagger tag --workers 2 on 500,000 tokens, and their records (~10 min)"
+	@echo "make bench-training-speed  the NER preset's training loop against the commit before the fused encoders (~6 min)"
 	@echo "make bench-context     document context: tagging speed against sentence models, raw text by documents (~5 min; needs a bench-ablation document model)"
 	@echo "make bench-web-stacks  the web stacks considered for tagger serve (~1 min; pip install uvicorn starlette fastapi first)"
 	@echo "make bench-ablation    the LSTM family's accuracy on CoNLL-2003 and UD EWT: cells, character LSTM, locked dropout, language model (hours)"
@@ -115,6 +116,9 @@ bench-datasets:
 
 bench-context:
 	$(PYTHON) benchmarks/context.py
+
+bench-training-speed:
+	$(PYTHON) benchmarks/training_speed.py
 
 bench-web-stacks:
 	$(PYTHON) benchmarks/web_stacks.py

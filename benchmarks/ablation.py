@@ -51,6 +51,7 @@ VARIANTS = {
         ["--context", "document", "--mentions"],
         "document context and attention to the other mentions of each word in the window",
     ),
+    "document-lm": (["--context", "document", "--lm-weight", "0.1"], "document context and the language model"),
 }
 
 

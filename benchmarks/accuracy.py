@@ -7,9 +7,10 @@ process, one after the other (never two at once: on 2 cores they would slow each
 Results: a rich table, ``benchmarks/RESULTS.md`` (with the exact commands, CPU, core count and torch
 version) and ``benchmarks/results.json``, rewritten after every run, each run with the machine it
 ran on; the accuracy figures of README.md and benchmarks/README.md are then rendered again from it
-(figures.py). With ``--only``, the other benchmarks' runs are kept from the last ``results.json``,
-machine and all, so the files hold the latest run of each. Scores are percentages. Nothing is
-asserted.
+(figures.py), once it holds a run of every benchmark. With ``--only`` or ``--seeds``, the other
+benchmarks' and seeds' runs are kept from the last ``results.json``, machine and all, so the files
+hold the latest run of each (an interrupted benchmark goes on with the seeds it had left). Scores
+are percentages. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -161,16 +162,18 @@ def print_table(summary: list[dict]) -> None:
     Console().print(table)
 
 
-def kept_runs(path: Path, measuring: list[str]) -> list[dict]:
-    """The runs of an earlier results.json whose benchmark is not run now, each with its machine.
+def kept_runs(path: Path, measuring: list[str], seeds: list[int]) -> list[dict]:
+    """The runs of an earlier results.json that are not run now (another benchmark, or another
+    seed of one), each with its machine.
 
-    They are kept so that the files always hold the latest run of each benchmark, and keep the
-    machine they ran on so that the report can say so where it differs from the new runs'.
+    They are kept so that the files always hold the latest run of each benchmark and seed (an
+    interrupted benchmark goes on with ``--seeds`` of the rest), and keep the machine they ran on
+    so that the report can say so where it differs from the new runs'.
     """
     if not path.exists():
         return []
     previous = json.loads(path.read_text())
-    kept = [run for run in previous["runs"] if run["name"] not in measuring]
+    kept = [run for run in previous["runs"] if run["name"] not in measuring or run["seed"] not in seeds]
     for run in kept:  # a file from before machines were recorded per run
         run.setdefault("machine", previous.get("machine"))
     return kept
@@ -182,6 +185,11 @@ def kept_sections(path: Path) -> dict:
         return {}
     previous = json.loads(path.read_text())
     return {key: value for key, value in previous.items() if key not in ("summary", "runs", "minutes")}
+
+
+def complete(runs: list[dict]) -> bool:
+    """Whether ``runs`` hold a run of every benchmark: the report's targets need them all."""
+    return {run["name"] for run in runs} >= set(RUNS)
 
 
 def main() -> None:
@@ -198,7 +206,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.output.mkdir(parents=True, exist_ok=True)
-    runs = [] if args.smoke else kept_runs(args.output / "results.json", args.only)
+    runs = [] if args.smoke else kept_runs(args.output / "results.json", args.only, args.seeds)
     started = time.perf_counter()
     for name in args.only:
         for seed in args.seeds:
@@ -210,13 +218,16 @@ def main() -> None:
                 "minutes": (time.perf_counter() - started) / 60,
                 **kept_sections(args.output / "results.json"),
             }
-            if not args.smoke:  # written after every run, so that an interruption keeps what was measured
-                (args.output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+            if args.smoke:
+                continue
+            # Written after every run, so that an interruption keeps what was measured.
+            (args.output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+            if complete(runs):
                 write_report(results, args.output / "RESULTS.md")
                 if args.output.resolve() == figures.BENCHMARKS:  # the docs quote this file, not one elsewhere
                     figures.refresh_docs(results=results, report=False)
     print_table(results["summary"])
-    if not args.smoke and args.output.resolve() == figures.BENCHMARKS:
+    if not args.smoke and complete(runs) and args.output.resolve() == figures.BENCHMARKS:
         figures.refresh_docs(results=results)  # now only names the hand-written sentences left stale
 
 

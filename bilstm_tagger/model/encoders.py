@@ -39,8 +39,8 @@ class _TorchRecurrentEncoding:
     sequence step by step in Python-free but unfused code whose backward pass zeroes a copy of
     the whole input at every step; there each direction of each layer runs instead as one fused
     (oneDNN) call over the padded batch, the backward direction over each sentence reversed within
-    its own length, as :class:`PeepholeLstm` does. An epoch of the ``ner`` preset's loop was
-    1.5 times as fast (``benchmarks/training_speed.py``), and each sentence's states are the
+    its own length, as :class:`PeepholeLstm` does. The packed path took a third of an epoch of the
+    ``ner`` preset's loop (docs/training.md, "Training speed"), and each sentence's states are the
     same either way: padding only ever comes after a direction's real tokens.
     """
 
