@@ -686,9 +686,50 @@ def speed_quotes(speed: dict) -> list[Quote]:
     ]
 
 
+def ablation_quotes(results: dict) -> list[Quote]:
+    """RESULTS.md's hand-written summary of the ablation runs of issue 29 (results.json's ``ablation``)."""
+    if "ablation" not in results:
+        return []
+    ablation = results["ablation"]
+    lm = next(r for r in ablation["summary"] if (r["dataset"], r["variant"]) == ("conll2003", "lm"))
+    runs = sorted((r for r in ablation["runs"] if r["dataset"] == "conll2003"), key=lambda run: run["seed"])
+    later_lm = [r for r in runs if r["variant"] == "lm"][1:]
+    combined = [r for r in runs if r["variant"] == "document-lm"]
+
+    def both(chosen: list[dict], key: str) -> str:
+        return " and ".join(f"{r[key]:.2f}" if isinstance(r[key], float) else str(r[key]) for r in chosen)
+
+    return [
+        Quote(
+            RESULTS_MD,
+            f"test {both(later_lm, 'test')} (dev {both(later_lm, 'dev')}, best epochs {both(later_lm, 'best_epoch')}): "
+            f"**{lm['test_mean']:.2f} ± {lm['test_std']:.2f}** over the three seeds (dev {lm['dev_mean']:.2f})",
+            holds=lm["seeds"] == [1, 2, 3],
+        ),
+        Quote(RESULTS_MD, f"test {both(combined, 'test')} (dev {both(combined, 'dev')}), below each part alone"),
+    ]
+
+
+def training_speed_quotes(training_speed: dict) -> list[Quote]:
+    """docs/training.md's figures of ``benchmarks/training_speed.py``'s latest run."""
+    median = training_speed["median"]
+    return [
+        Quote(
+            TRAINING_MD,
+            f"{median['this']:,.0f} sentences/s against {median['baseline']:,.0f} in the latest side-by-side "
+            f"run, {training_speed['ratio']:.2f} times as fast",
+        )
+    ]
+
+
 def quotes(results: dict, speed: dict) -> list[Quote]:
     """Every hand-written phrase that repeats a benchmark figure, as the JSON says it should read."""
-    return accuracy_quotes(results) + speed_quotes(speed)
+    return (
+        accuracy_quotes(results)
+        + ablation_quotes(results)
+        + speed_quotes(speed)
+        + training_speed_quotes(load(BENCHMARKS / "training_speed.json"))
+    )
 
 
 def stale_quotes(results: dict, speed: dict) -> list[Quote]:

@@ -230,3 +230,21 @@ def test_durations_in_words(minutes, words):
 def test_ordinals():
     numbers = (1, 2, 3, 11, 12, 13, 21, 71, 75, 97, 100, 112)
     assert " ".join(figures.ordinal(n) for n in numbers) == "1st 2nd 3rd 11th 12th 13th 21st 71st 75th 97th 100th 112th"
+
+
+def test_a_changed_ablation_or_training_speed_figure_makes_prose_stale():
+    changed = copy.deepcopy(RESULTS)
+    next(r for r in changed["ablation"]["summary"] if r["variant"] == "lm" and r["dataset"] == "conll2003")[
+        "test_mean"
+    ] = 91.11
+    assert not figures.stale_quotes(RESULTS, SPEED)
+    assert any("**91.11 ±" in quote.phrase for quote in figures.stale_quotes(changed, SPEED))
+    training_speed = figures.load(figures.BENCHMARKS / "training_speed.json")
+    training_speed["ratio"] = 1.23
+    [quote] = figures.training_speed_quotes(training_speed)
+    assert "1.23 times as fast" in quote.phrase
+    assert normalised_phrase_missing(quote)
+
+
+def normalised_phrase_missing(quote) -> bool:
+    return figures.normalised(quote.phrase) not in figures.normalised(quote.path.read_text(encoding="utf-8"))
