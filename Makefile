@@ -50,7 +50,7 @@ help:
 	@echo "make bench-training-speed  the NER preset's training loop against the commit before the fused encoders (~6 min)"
 	@echo "make bench-context     document context: tagging speed against sentence models, raw text by documents (~5 min; needs a bench-ablation document model)"
 	@echo "make bench-web-stacks  the web stacks considered for tagger serve (~1 min; pip install uvicorn starlette fastapi first)"
-	@echo "make bench-ablation    the LSTM family's accuracy on CoNLL-2003 and UD EWT: cells, character LSTM, locked dropout, language model (hours)"
+	@echo "make bench-ablation    the LSTM family's accuracy on CoNLL-2003 and UD EWT: cells, character LSTM, locked dropout, language model, document context (hours)"
 	@echo "make bench-cells       training and tagging speed of each member of the LSTM family against nn.LSTM, in one run"
 	@echo "make bench-pretrained-words  the presets trained with all 400,000 GloVe words, then scored with fewer (~50 min)"
 	@echo "make lint      ruff"
@@ -130,6 +130,9 @@ bench-ablation:
 	$(PYTHON) benchmarks/ablation.py --dataset conll2003 --adam --variants preset peephole gru char-lstm locked-dropout lm
 	$(PYTHON) benchmarks/ablation.py --dataset conll2003 --variants locked-dropout lm
 	$(PYTHON) benchmarks/ablation.py --dataset ud_en_ewt --variants lm --seeds 1 2 3
+	$(PYTHON) benchmarks/ablation.py --dataset conll2003 --variants lm --seeds 2 3 --jobs 2
+	$(PYTHON) benchmarks/ablation.py --dataset conll2003 --variants document mentions document-lm --seeds 1 2 3 --jobs 2
+	$(PYTHON) benchmarks/ablation.py --dataset ud_en_ewt --variants document mentions --seeds 1 2 3 --jobs 2
 
 bench-cells:
 	$(PYTHON) benchmarks/cells.py

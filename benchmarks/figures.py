@@ -691,22 +691,50 @@ def ablation_quotes(results: dict) -> list[Quote]:
     if "ablation" not in results:
         return []
     ablation = results["ablation"]
-    lm = next(r for r in ablation["summary"] if (r["dataset"], r["variant"]) == ("conll2003", "lm"))
+    lm, combination = (
+        next(r for r in ablation["summary"] if (r["dataset"], r["variant"]) == ("conll2003", variant))
+        for variant in ("lm", "document-lm")
+    )
     runs = sorted((r for r in ablation["runs"] if r["dataset"] == "conll2003"), key=lambda run: run["seed"])
     later_lm = [r for r in runs if r["variant"] == "lm"][1:]
     combined = [r for r in runs if r["variant"] == "document-lm"]
 
-    def both(chosen: list[dict], key: str) -> str:
-        return " and ".join(f"{r[key]:.2f}" if isinstance(r[key], float) else str(r[key]) for r in chosen)
+    def listed(chosen: list[dict], key: str) -> str:
+        return in_words([f"{r[key]:.2f}" if isinstance(r[key], float) else str(r[key]) for r in chosen])
 
     return [
         Quote(
             RESULTS_MD,
-            f"test {both(later_lm, 'test')} (dev {both(later_lm, 'dev')}, best epochs {both(later_lm, 'best_epoch')}): "
+            f"test {listed(later_lm, 'test')} (dev {listed(later_lm, 'dev')}, best epochs {listed(later_lm, 'best_epoch')}): "
             f"**{lm['test_mean']:.2f} ± {lm['test_std']:.2f}** over the three seeds (dev {lm['dev_mean']:.2f})",
             holds=lm["seeds"] == [1, 2, 3],
         ),
-        Quote(RESULTS_MD, f"test {both(combined, 'test')} (dev {both(combined, 'dev')}), below each part alone"),
+        Quote(
+            RESULTS_MD,
+            f"test {listed(combined, 'test')} (dev {listed(combined, 'dev')}): **{combination['test_mean']:.2f} ± "
+            f"{combination['test_std']:.2f}** (dev {combination['dev_mean']:.2f}), below each part alone",
+            holds=combination["seeds"] == [1, 2, 3],
+        ),
+        *ewt_document_quotes(results),
+    ]
+
+
+def ewt_document_quotes(results: dict) -> list[Quote]:
+    """RESULTS.md's sentence on document context on UD EWT against the ``pos`` preset, once both designs have a run."""
+    ewt = {row["variant"]: row for row in results["ablation"]["summary"] if row["dataset"] == "ud_en_ewt"}
+    if "document" not in ewt or "mentions" not in ewt:
+        return []
+
+    def mean(row: dict) -> str:
+        return f"{row['test_mean']:.2f} ± {row['test_std']:.2f} (dev {row['dev_mean']:.2f})"
+
+    return [
+        Quote(
+            RESULTS_MD,
+            f"windows {mean(ewt['document'])}, windows with mentions {mean(ewt['mentions'])}, against the "
+            f"sentence-level preset's {mean(summary_row(results, 'ud_en_ewt', 'glove-6b-50d'))}",
+            holds=ewt["document"]["seeds"] == ewt["mentions"]["seeds"] == [1, 2, 3],
+        )
     ]
 
 
