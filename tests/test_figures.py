@@ -252,3 +252,13 @@ def test_a_changed_ablation_or_training_speed_figure_makes_prose_stale():
 
 def normalised_phrase_missing(quote) -> bool:
     return figures.normalised(quote.phrase) not in figures.normalised(quote.path.read_text(encoding="utf-8"))
+
+
+def test_an_ablation_claim_the_runs_no_longer_bear_out_is_stale():
+    changed = copy.deepcopy(RESULTS)
+    next(r for r in changed["ablation"]["summary"] if r["variant"] == "document-lm")["test_mean"] = 90.40
+    next(r for r in changed["runs"] if r["name"] == "ud_en_ewt-glove" and r["seed"] == 2)["test"] = 95.10
+    stale = [quote.phrase for quote in figures.stale_quotes(changed, SPEED) if not quote.holds]
+    assert any("below each part alone on average" in phrase for phrase in stale)
+    assert any("At no seed did either design beat the preset" in phrase for phrase in stale)
+    assert not any(not quote.holds for quote in figures.stale_quotes(RESULTS, SPEED))
